@@ -1,0 +1,5 @@
+package main
+
+type runCmd struct{}
+
+func (runCmd) Run(e *env) error { return usagef("not implemented yet") }
