@@ -1,0 +1,79 @@
+package worker
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Outcomes of an event, the values of the outcome label.
+const (
+	OutcomeNotified     = "notified"
+	OutcomeAlreadyDone  = "already_done"
+	OutcomeDLQInvalid   = "dlq_invalid"
+	OutcomeDLQRejected  = "dlq_rejected"
+	OutcomeDLQExhausted = "dlq_exhausted"
+)
+
+// Metrics are the worker's Prometheus metrics, named by the contract. They
+// live in their own registry so that two workers in one process (tests) do
+// not collide.
+type Metrics struct {
+	Registry        *prometheus.Registry
+	events          *prometheus.CounterVec
+	gigyaRequests   *prometheus.CounterVec
+	gigyaDuration   *prometheus.HistogramVec
+	retries         prometheus.Counter
+	inflight        prometheus.Gauge
+	lag             *prometheus.GaugeVec
+	outage          prometheus.Gauge
+	dlqWriteFailing prometheus.Gauge
+	commits         *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics in a new registry, with the Go runtime and
+// process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_events_total", Help: "Events that ended, by topic and outcome.",
+		}, []string{"topic", "outcome"}),
+		gigyaRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_gigya_requests_total", Help: "Gigya HTTP requests by method and errorCode (or transport, http_NNN, invalid_response).",
+		}, []string{"method", "code"}),
+		gigyaDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "regnotify_gigya_request_duration_seconds", Help: "Gigya HTTP request latency.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "regnotify_retries_total", Help: "Gigya calls repeated after a transient failure.",
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "regnotify_inflight_events", Help: "Events taken from Kafka and not yet ended.",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "regnotify_consumer_lag", Help: "Messages between the last fetched one and the partition's high-water mark.",
+		}, []string{"topic", "partition"}),
+		outage: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "regnotify_gigya_outage", Help: "1 while the worker is paused because Gigya as a whole is failing.",
+		}),
+		dlqWriteFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "regnotify_dlq_write_failing", Help: "1 while writes to the dead-letter topic fail.",
+		}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_offset_commits_total", Help: "Offset commits by result (ok, error).",
+		}, []string{"result"}),
+	}
+	m.Registry.MustRegister(m.events, m.gigyaRequests, m.gigyaDuration, m.retries, m.inflight, m.lag,
+		m.outage, m.dlqWriteFailing, m.commits,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveGigya records one Gigya HTTP attempt; it fits gigya.Options.Observe.
+func (m *Metrics) ObserveGigya(method, code string, d time.Duration) {
+	m.gigyaRequests.WithLabelValues(method, code).Inc()
+	m.gigyaDuration.WithLabelValues(method).Observe(d.Seconds())
+}

@@ -1,0 +1,582 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+
+	"github.com/regnotify/regnotify/events"
+)
+
+// Config is the worker's typed configuration. Zero durations and counts take
+// the defaults named on each field (the contract's defaults).
+type Config struct {
+	Kafka       Kafka
+	Group       string   // consumer group; default "regnotify"
+	Topics      []string // default user.registered, account.linked
+	DLQTopic    string   // default "regnotify.dlq"
+	StartOffset string   // where a new group begins: "earliest" (default) or "latest"
+
+	Concurrency int     // events in flight (running and queued); default 64
+	RateLimit   float64 // Gigya calls per second; 0 = no limit
+
+	RetryInitial     time.Duration // first retry delay; default 500ms
+	RetryMaxInterval time.Duration // cap of a retry delay; default 30s
+	RetryMaxElapsed  time.Duration // an event's retry budget, outage time excluded; default 2m
+
+	ShutdownTimeout time.Duration // how long in-flight events may finish on shutdown; default 30s
+	HTTPAddr        string        // /metrics, /healthz, /readyz; "" = no server
+
+	// Tuning; the defaults suit most deployments.
+	CommitInterval    time.Duration // how often finished offsets are committed; default 1s
+	OutageThreshold   int           // consecutive outage-kind failures that pause the worker; default 10
+	OutageMinUsers    int           // ... coming from at least this many users; default 3
+	SessionTimeout    time.Duration // consumer group session; default 10s
+	RebalanceTimeout  time.Duration // default 30s; a rebalance drains in-flight events for at most half of it
+	HeartbeatInterval time.Duration // default 3s
+	Now               func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	setDefault(&c.Group, "regnotify")
+	if len(c.Topics) == 0 {
+		c.Topics = []string{string(events.UserRegistered), string(events.AccountLinked)}
+	}
+	setDefault(&c.DLQTopic, "regnotify.dlq")
+	setDefault(&c.StartOffset, "earliest")
+	setDefault(&c.Concurrency, 64)
+	setDefault(&c.RetryInitial, 500*time.Millisecond)
+	setDefault(&c.RetryMaxInterval, 30*time.Second)
+	setDefault(&c.RetryMaxElapsed, 2*time.Minute)
+	setDefault(&c.ShutdownTimeout, 30*time.Second)
+	setDefault(&c.CommitInterval, time.Second)
+	setDefault(&c.OutageThreshold, 10)
+	setDefault(&c.OutageMinUsers, 3)
+	setDefault(&c.SessionTimeout, 10*time.Second)
+	setDefault(&c.RebalanceTimeout, 30*time.Second)
+	setDefault(&c.HeartbeatInterval, 3*time.Second)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Validate reports the first bad setting, naming it.
+func (c Config) Validate() error {
+	c.setDefaults()
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if slices.Contains(c.Topics, c.DLQTopic) {
+		return fmt.Errorf("dead-letter topic %q is also a consumed topic", c.DLQTopic)
+	}
+	for _, t := range c.Topics {
+		if t == "" {
+			return errors.New("topics: empty topic name")
+		}
+	}
+	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
+		return fmt.Errorf("start offset %q: want earliest or latest", c.StartOffset)
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("concurrency %d: want at least 1", c.Concurrency)
+	}
+	if c.RateLimit < 0 {
+		return fmt.Errorf("rate limit %v: want 0 (none) or more", c.RateLimit)
+	}
+	if c.RetryInitial < 0 || c.RetryMaxInterval < c.RetryInitial || c.RetryMaxElapsed < 0 {
+		return errors.New("retry settings: want 0 <= initial <= max interval, max elapsed >= 0")
+	}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("shutdown timeout: want >= 0")
+	}
+	return nil
+}
+
+// Worker is the consumer-group worker. Create it with New, start it with Run.
+type Worker struct {
+	cfg     Config
+	gigya   Gigya
+	dlq     MessageWriter
+	metrics *Metrics
+	log     *zap.Logger
+	now     func() time.Time
+
+	dialer  *kafka.Dialer
+	limiter *rate.Limiter
+	outage  *outage
+	slots   chan struct{} // one per event in flight
+
+	joined    atomic.Bool
+	dlqFails  atomic.Int64 // events whose dead-letter write is failing now
+	lastBeat  atomic.Int64 // unix nanos of the last loop turn, for /healthz
+	beatLimit time.Duration
+}
+
+// New returns a worker. gigya and dlq are its two outputs (the Gigya client
+// and the dead-letter writer, see NewDeadLetterWriter); metrics may be
+// shared with the Gigya client's Observe hook.
+func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logger) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	if g == nil || dlq == nil {
+		return nil, errors.New("worker: nil Gigya client or dead-letter writer")
+	}
+	if metrics == nil {
+		metrics = NewMetrics()
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	dialer, err := cfg.Kafka.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	limit, burst := rate.Inf, 1
+	if cfg.RateLimit > 0 {
+		limit = rate.Limit(cfg.RateLimit)
+	}
+	w := &Worker{
+		cfg: cfg, gigya: g, dlq: dlq, metrics: metrics, log: log, now: cfg.Now,
+		dialer:    dialer,
+		limiter:   rate.NewLimiter(limit, burst),
+		slots:     make(chan struct{}, cfg.Concurrency),
+		beatLimit: 2*cfg.CommitInterval + 2*time.Minute,
+	}
+	w.outage = newOutage(cfg.OutageThreshold, cfg.OutageMinUsers, cfg.Now, func(open bool) {
+		if open {
+			metrics.outage.Set(1)
+			log.Warn("Gigya outage: pausing, probing until it answers")
+		} else {
+			metrics.outage.Set(0)
+			log.Info("Gigya answers again: resuming")
+		}
+	})
+	w.beat()
+	return w, nil
+}
+
+func (w *Worker) beat() { w.lastBeat.Store(w.now().UnixNano()) }
+
+func (w *Worker) dlqFailing(delta int64) {
+	n := w.dlqFails.Add(delta)
+	switch {
+	case delta > 0 && n == 1:
+		w.metrics.dlqWriteFailing.Set(1)
+		w.log.Error("dead-letter topic write failing: not ready, taking no new events", zap.String("topic", w.cfg.DLQTopic))
+	case delta < 0 && n == 0:
+		w.metrics.dlqWriteFailing.Set(0)
+		w.log.Info("dead-letter topic writes succeed again", zap.String("topic", w.cfg.DLQTopic))
+	}
+}
+
+// Ready reports whether the worker is in the group and can dead-letter.
+func (w *Worker) Ready() bool { return w.joined.Load() && w.dlqFails.Load() == 0 }
+
+// Healthy reports whether the worker's loop has turned recently.
+func (w *Worker) Healthy() bool {
+	return w.now().Sub(time.Unix(0, w.lastBeat.Load())) < w.beatLimit
+}
+
+// Handler serves /metrics, /healthz and /readyz.
+func (w *Worker) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(w.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		status(rw, w.Healthy(), "loop stuck")
+	})
+	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		reason := "not in the consumer group"
+		if w.dlqFails.Load() > 0 {
+			reason = "dead-letter topic writes failing"
+		}
+		status(rw, w.Ready(), reason)
+	})
+	return mux
+}
+
+func status(rw http.ResponseWriter, ok bool, reason string) {
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ok {
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(rw, reason)
+		return
+	}
+	fmt.Fprintln(rw, "ok")
+}
+
+// Run consumes until ctx ends, then shuts down gracefully: no new events,
+// in-flight events finish within ShutdownTimeout, finished offsets are
+// committed, the group is left. It returns nil on a clean shutdown.
+func (w *Worker) Run(ctx context.Context) error {
+	start := kafka.FirstOffset
+	if w.cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	gcfg := kafka.ConsumerGroupConfig{
+		ID:                w.cfg.Group,
+		Brokers:           w.cfg.Kafka.Brokers,
+		Dialer:            w.dialer,
+		Topics:            w.cfg.Topics,
+		StartOffset:       start,
+		SessionTimeout:    w.cfg.SessionTimeout,
+		RebalanceTimeout:  w.cfg.RebalanceTimeout,
+		HeartbeatInterval: w.cfg.HeartbeatInterval,
+		JoinGroupBackoff:  time.Second,
+		Timeout:           5 * time.Second,
+		ErrorLogger:       kafkaLogger(w.log),
+	}
+	if err := gcfg.Validate(); err != nil {
+		return fmt.Errorf("consumer group config: %w", err)
+	}
+	var srv *http.Server
+	var ln net.Listener
+	if w.cfg.HTTPAddr != "" {
+		var err error
+		ln, err = net.Listen("tcp", w.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", w.cfg.HTTPAddr, err)
+		}
+		srv = &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	}
+	group, err := kafka.NewConsumerGroup(gcfg)
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return fmt.Errorf("consumer group: %w", err)
+	}
+	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.cfg.Topics),
+		zap.String("dlqTopic", w.cfg.DLQTopic), zap.Int("concurrency", w.cfg.Concurrency), zap.Stringer("kafka", w.cfg.Kafka))
+
+	eg, egCtx := errgroup.WithContext(ctx)
+	probeCtx, stopProbe := context.WithCancel(context.Background())
+	eg.Go(func() error {
+		w.outage.probeLoop(probeCtx, w.probe, w.cfg.RetryInitial, min(w.cfg.RetryMaxInterval, 5*time.Second))
+		return nil
+	})
+	if srv != nil {
+		eg.Go(func() error {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http server: %w", err)
+			}
+			return nil
+		})
+	}
+	eg.Go(func() error {
+		defer stopProbe()
+		w.consume(egCtx, group)
+		closeBounded(w.log, "consumer group", group.Close, 10*time.Second)
+		if srv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}
+		return nil
+	})
+	err = eg.Wait()
+	w.log.Info("worker stopped")
+	return err
+}
+
+// probe asks Gigya anything: an answer that is not an outage-kind failure
+// means Gigya is back. The UID is one no account has.
+func (w *Worker) probe(ctx context.Context) bool {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := w.gigya.GetUserInfo(pctx, "regnotify-outage-probe")
+	if err == nil {
+		return true
+	}
+	ge, ok := errorsAsGigya(err)
+	return ok && !(ge.Transport() || (ge.Temporary() && !ge.PerUser() && !ge.RateLimited()))
+}
+
+// consume joins generation after generation until ctx ends.
+func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup) {
+	var lastErr string
+	for {
+		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		gen, err := group.Next(nctx)
+		cancel()
+		w.beat()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				continue
+			}
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				return
+			}
+			if msg := err.Error(); msg != lastErr {
+				w.log.Warn("consumer group: cannot join yet, retrying", zap.Error(err))
+				lastErr = msg
+			}
+			continue
+		}
+		lastErr = ""
+		done := make(chan struct{})
+		gen.Start(func(genCtx context.Context) {
+			defer close(done)
+			w.runGeneration(ctx, genCtx, gen)
+		})
+		<-done
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// runGeneration consumes the partitions assigned in gen until the generation
+// ends (a rebalance) or ctx ends (shutdown), then drains: in-flight events
+// may finish within a bound, finished offsets are committed, and what did
+// not finish stays uncommitted for the next owner.
+func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation) {
+	fetchCtx, stopFetch := context.WithCancel(genCtx)
+	defer stopFetch()
+	stopOnShutdown := context.AfterFunc(ctx, stopFetch)
+	defer stopOnShutdown()
+	// Processing outlives the shutdown signal: in-flight events get the
+	// drain time to finish before they are abandoned.
+	procCtx, cancelProc := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelProc()
+
+	parts := make(map[topicPartition]*partitionOffsets)
+	var assigned []string
+	for topic, as := range gen.Assignments {
+		for _, a := range as {
+			parts[topicPartition{topic, a.ID}] = newPartitionOffsets()
+			assigned = append(assigned, topic+"/"+strconv.Itoa(a.ID))
+		}
+	}
+	slices.Sort(assigned)
+	w.joined.Store(true)
+	defer w.joined.Store(false)
+	w.log.Info("joined consumer group", zap.Int32("generation", gen.ID), zap.Strings("partitions", assigned))
+
+	sched := newKeyed(func(j *job) { w.runJob(procCtx, j) })
+	var fetchers sync.WaitGroup
+	for topic, as := range gen.Assignments {
+		for _, a := range as {
+			fetchers.Add(1)
+			go func() {
+				defer fetchers.Done()
+				w.fetch(fetchCtx, topic, a, parts[topicPartition{topic, a.ID}], sched)
+			}()
+		}
+	}
+
+	committed := make(map[topicPartition]int64)
+	commit := func() {
+		offsets := make(map[string]map[int]int64)
+		for tp, p := range parts {
+			if off := p.commitPoint(); off >= 0 && off != committed[tp] {
+				if offsets[tp.topic] == nil {
+					offsets[tp.topic] = make(map[int]int64)
+				}
+				offsets[tp.topic][tp.partition] = off
+			}
+		}
+		if len(offsets) == 0 {
+			return
+		}
+		if err := gen.CommitOffsets(offsets); err != nil {
+			w.metrics.commits.WithLabelValues("error").Inc()
+			w.log.Warn("offset commit failed; will retry", zap.Error(err))
+			return
+		}
+		w.metrics.commits.WithLabelValues("ok").Inc()
+		for t, ps := range offsets {
+			for p, off := range ps {
+				committed[topicPartition{t, p}] = off
+			}
+		}
+	}
+
+	tick := time.NewTicker(w.cfg.CommitInterval)
+	defer tick.Stop()
+	for fetchCtx.Err() == nil {
+		select {
+		case <-fetchCtx.Done():
+		case <-tick.C:
+			w.beat()
+			commit()
+		}
+	}
+	fetchers.Wait()
+
+	drain := w.cfg.ShutdownTimeout
+	reason := "shutdown"
+	if ctx.Err() == nil {
+		reason = "rebalance"
+		drain = min(drain, w.cfg.RebalanceTimeout/2)
+	}
+	drained := make(chan struct{})
+	go func() { sched.wait(); close(drained) }()
+	deadline := time.NewTimer(drain)
+	defer deadline.Stop()
+wait:
+	for {
+		select {
+		case <-drained:
+			break wait
+		case <-tick.C:
+			w.beat()
+			commit()
+		case <-deadline.C:
+			w.log.Warn("drain time over: abandoning unfinished events, they will be redelivered",
+				zap.String("reason", reason), zap.Int("unfinished", unfinished(parts)))
+			cancelProc()
+			<-drained
+			break wait
+		}
+	}
+	commit()
+	for tp := range parts {
+		w.metrics.lag.DeleteLabelValues(tp.topic, strconv.Itoa(tp.partition))
+	}
+	w.log.Info("left consumer group generation", zap.Int32("generation", gen.ID), zap.String("reason", reason))
+}
+
+func unfinished(parts map[topicPartition]*partitionOffsets) int {
+	n := 0
+	for _, p := range parts {
+		n += p.unfinished()
+	}
+	return n
+}
+
+// fetch reads one partition from offset and hands each message to sched,
+// holding a concurrency slot per message. It stops when ctx ends.
+func (w *Worker) fetch(ctx context.Context, topic string, a kafka.PartitionAssignment, p *partitionOffsets, sched *keyed) {
+	rcfg := kafka.ReaderConfig{
+		Brokers:        w.cfg.Kafka.Brokers,
+		Topic:          topic,
+		Partition:      a.ID,
+		Dialer:         w.dialer,
+		MinBytes:       1,
+		MaxBytes:       16 << 20, // above any record we accept to dead-letter (1 MiB and more)
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  256,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		IsolationLevel: kafka.ReadCommitted,
+		ErrorLogger:    kafkaLogger(w.log),
+	}
+	if err := rcfg.Validate(); err != nil {
+		w.log.Error("reader config", zap.Error(err))
+		return
+	}
+	r := kafka.NewReader(rcfg)
+	defer closeBounded(w.log, "partition reader", r.Close, 5*time.Second)
+	if err := r.SetOffset(a.Offset); err != nil {
+		w.log.Error("set offset", zap.String("topic", topic), zap.Int("partition", a.ID), zap.Error(err))
+		return
+	}
+	lag := w.metrics.lag.WithLabelValues(topic, strconv.Itoa(a.ID))
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("fetch failed; retrying", zap.String("topic", topic), zap.Int("partition", a.ID), zap.Error(err))
+			if sleep(ctx, time.Second) != nil {
+				return
+			}
+			continue
+		}
+		lag.Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
+		if err := w.take(ctx); err != nil {
+			return // not taken: uncommitted, refetched by whoever owns the partition next
+		}
+		j := &job{msg: m, part: p}
+		j.ev, j.evErr = events.Decode(m.Topic, m.Value)
+		j.key = string(m.Key)
+		if j.key == "" && j.evErr == nil {
+			j.key = j.ev.UID
+		}
+		p.add(m.Offset)
+		w.metrics.inflight.Inc()
+		sched.submit(j)
+	}
+}
+
+// take waits until the worker may take one more event: a free concurrency
+// slot, no Gigya outage, dead-letter writes working.
+func (w *Worker) take(ctx context.Context) error {
+	for {
+		if err := w.outage.wait(ctx); err != nil {
+			return err
+		}
+		if w.dlqFails.Load() == 0 {
+			break
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Worker) runJob(ctx context.Context, j *job) {
+	if w.handle(ctx, j) {
+		j.part.finish(j.msg.Offset)
+	}
+	w.metrics.inflight.Dec()
+	<-w.slots
+}
+
+// closeBounded calls close but waits at most d: kafka-go's Close can hang
+// when brokers are unreachable, and shutdown must stay bounded.
+func closeBounded(log *zap.Logger, what string, close func() error, d time.Duration) {
+	done := make(chan error, 1)
+	go func() { done <- close() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Debug("close", zap.String("what", what), zap.Error(err))
+		}
+	case <-t.C:
+		log.Warn("close timed out", zap.String("what", what), zap.Duration("after", d))
+	}
+}
+
+// kafkaLogger routes kafka-go's error log to zap at debug level: the worker
+// logs the state changes that matter itself.
+func kafkaLogger(log *zap.Logger) kafka.Logger {
+	s := log.Named("kafka").Sugar()
+	return kafka.LoggerFunc(func(msg string, args ...any) { s.Debugf(msg, args...) })
+}
