@@ -1,5 +1,149 @@
 package main
 
-type runCmd struct{}
+import (
+	"fmt"
+	"os"
+	"time"
 
-func (runCmd) Run(e *env) error { return usagef("not implemented yet") }
+	"go.uber.org/zap"
+
+	"github.com/regnotify/regnotify/gigya"
+	"github.com/regnotify/regnotify/worker"
+)
+
+// gigyaFlags configure the Gigya client.
+type gigyaFlags struct {
+	GigyaAPIKey            string        `name:"gigya-api-key" env:"GIGYA_API_KEY" help:"Site API key (required)."`
+	GigyaDataCenter        string        `name:"gigya-data-center" env:"GIGYA_DATA_CENTER" default:"us1.gigya.com" help:"Data center: us1.gigya.com, eu1.gigya.com, au1.gigya.com, eu2.gigya.com, global.gigya.com, cn1.sapcdm.cn."`
+	GigyaBaseURL           string        `name:"gigya-base-url" env:"GIGYA_BASE_URL" help:"Override the base URL derived from the data center (e.g. the simulator: http://127.0.0.1:8081)." placeholder:"URL"`
+	GigyaAuth              string        `name:"gigya-auth" env:"GIGYA_AUTH" enum:",bearer,secret,signed" default:"" help:"Request authentication: bearer, secret or signed (default: bearer if a private key is set, else secret)."`
+	GigyaUserKey           string        `name:"gigya-user-key" env:"GIGYA_USER_KEY" help:"Application key (userKey) (required)."`
+	GigyaSecret            string        `name:"gigya-secret" env:"GIGYA_SECRET" help:"Application secret, base64, for secret/signed auth (prefer the _FILE form)."`
+	GigyaSecretFile        string        `name:"gigya-secret-file" env:"GIGYA_SECRET_FILE" help:"File holding the application secret." placeholder:"FILE"`
+	GigyaPrivateKeyFile    string        `name:"gigya-private-key-file" env:"GIGYA_PRIVATE_KEY_FILE" help:"RSA private key (PEM, PKCS#1 or #8) for bearer auth." placeholder:"FILE"`
+	GigyaPartnerSecret     string        `name:"gigya-partner-secret" env:"GIGYA_PARTNER_SECRET" help:"Partner secret, base64; signs siteUIDs (UIDSig) (prefer the _FILE form)."`
+	GigyaPartnerSecretFile string        `name:"gigya-partner-secret-file" env:"GIGYA_PARTNER_SECRET_FILE" help:"File holding the partner secret." placeholder:"FILE"`
+	RateLimit              float64       `name:"rate-limit" env:"GIGYA_RATE_LIMIT" default:"100" help:"Gigya calls per second across the worker (0 = no limit)."`
+	RequestTimeout         time.Duration `name:"request-timeout" env:"GIGYA_REQUEST_TIMEOUT" default:"10s" help:"Timeout of one Gigya HTTP request."`
+}
+
+func (f gigyaFlags) options(maxConns int) (gigya.Options, error) {
+	if f.GigyaAPIKey == "" {
+		return gigya.Options{}, usagef("--gigya-api-key (GIGYA_API_KEY) is required")
+	}
+	if f.GigyaUserKey == "" {
+		return gigya.Options{}, usagef("--gigya-user-key (GIGYA_USER_KEY) is required")
+	}
+	sec, err := secret(f.GigyaSecret, f.GigyaSecretFile, "--gigya-secret", "GIGYA_SECRET")
+	if err != nil {
+		return gigya.Options{}, err
+	}
+	partner, err := secret(f.GigyaPartnerSecret, f.GigyaPartnerSecretFile, "--gigya-partner-secret", "GIGYA_PARTNER_SECRET")
+	if err != nil {
+		return gigya.Options{}, err
+	}
+	var key []byte
+	if f.GigyaPrivateKeyFile != "" {
+		if key, err = os.ReadFile(f.GigyaPrivateKeyFile); err != nil {
+			return gigya.Options{}, usagef("--gigya-private-key-file (GIGYA_PRIVATE_KEY_FILE): cannot read %s", f.GigyaPrivateKeyFile)
+		}
+	}
+	return gigya.Options{
+		APIKey: f.GigyaAPIKey, DataCenter: f.GigyaDataCenter, BaseURL: f.GigyaBaseURL,
+		Auth: gigya.AuthMode(f.GigyaAuth), UserKey: f.GigyaUserKey, Secret: sec, PrivateKeyPEM: key,
+		PartnerSecret: partner, RequestTimeout: f.RequestTimeout, MaxConns: maxConns,
+	}, nil
+}
+
+// workerFlags are the worker's own settings.
+type workerFlags struct {
+	Group            string        `name:"group" env:"KAFKA_GROUP_ID" default:"regnotify" help:"Consumer group."`
+	Topics           []string      `name:"topics" env:"KAFKA_TOPICS" sep:"," default:"user.registered,account.linked" help:"Topics to consume, comma-separated."`
+	DLQTopic         string        `name:"dlq-topic" env:"KAFKA_DLQ_TOPIC" default:"regnotify.dlq" help:"Dead-letter topic."`
+	StartOffset      string        `name:"start-offset" env:"KAFKA_START_OFFSET" enum:"earliest,latest" default:"earliest" help:"Where a new group begins: earliest or latest."`
+	Concurrency      int           `name:"concurrency" env:"REGNOTIFY_CONCURRENCY" default:"64" help:"Events in flight."`
+	RetryInitial     time.Duration `name:"retry-initial" env:"REGNOTIFY_RETRY_INITIAL" default:"500ms" help:"First retry delay."`
+	RetryMaxInterval time.Duration `name:"retry-max-interval" env:"REGNOTIFY_RETRY_MAX_INTERVAL" default:"30s" help:"Longest retry delay."`
+	RetryMaxElapsed  time.Duration `name:"retry-max-elapsed" env:"REGNOTIFY_RETRY_MAX_ELAPSED" default:"2m" help:"Retry budget of an event (Gigya outage time excluded); then it is dead-lettered."`
+	HTTPAddr         string        `name:"http-addr" env:"REGNOTIFY_HTTP_ADDR" default:":8080" help:"Address of /metrics, /healthz, /readyz (empty: none)."`
+	ShutdownTimeout  time.Duration `name:"shutdown-timeout" env:"REGNOTIFY_SHUTDOWN_TIMEOUT" default:"30s" help:"How long in-flight events may finish on SIGTERM."`
+}
+
+func (f workerFlags) config(k worker.Kafka, rateLimit float64) (worker.Config, error) {
+	cfg := worker.Config{
+		Kafka: k, Group: f.Group, Topics: splitComma(f.Topics), DLQTopic: f.DLQTopic, StartOffset: f.StartOffset,
+		Concurrency: f.Concurrency, RateLimit: rateLimit,
+		RetryInitial: f.RetryInitial, RetryMaxInterval: f.RetryMaxInterval, RetryMaxElapsed: f.RetryMaxElapsed,
+		ShutdownTimeout: f.ShutdownTimeout, HTTPAddr: f.HTTPAddr,
+	}
+	switch {
+	case f.Concurrency < 1:
+		return cfg, usagef("--concurrency (REGNOTIFY_CONCURRENCY) must be at least 1")
+	case rateLimit < 0:
+		return cfg, usagef("--rate-limit (GIGYA_RATE_LIMIT) must be 0 (none) or more")
+	case f.RetryInitial <= 0 || f.RetryMaxInterval < f.RetryInitial:
+		return cfg, usagef("--retry-initial/--retry-max-interval (REGNOTIFY_RETRY_INITIAL, REGNOTIFY_RETRY_MAX_INTERVAL): want 0 < initial <= max interval")
+	case f.RetryMaxElapsed <= 0:
+		return cfg, usagef("--retry-max-elapsed (REGNOTIFY_RETRY_MAX_ELAPSED) must be positive")
+	case f.ShutdownTimeout <= 0:
+		return cfg, usagef("--shutdown-timeout (REGNOTIFY_SHUTDOWN_TIMEOUT) must be positive")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("%v (flags --topics, --dlq-topic, --start-offset; env KAFKA_*)", err)
+	}
+	return cfg, nil
+}
+
+type runCmd struct {
+	kafkaFlags  `embed:""`
+	workerFlags `embed:""`
+	gigyaFlags  `embed:""`
+	logFlags    `embed:""`
+}
+
+func (c *runCmd) Run(e *env) error {
+	log, err := c.logger(e)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // best effort on exit
+	k, err := c.kafka()
+	if err != nil {
+		return err
+	}
+	cfg, err := c.config(k, c.RateLimit)
+	if err != nil {
+		return err
+	}
+	gopts, err := c.options(cfg.Concurrency)
+	if err != nil {
+		return err
+	}
+	return runWorker(e, cfg, gopts, log)
+}
+
+// runWorker wires the Gigya client, the dead-letter writer and the worker,
+// and runs until e.ctx ends.
+func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) error {
+	metrics := worker.NewMetrics()
+	gopts.Observe = metrics.ObserveGigya
+	gopts.Logger = log.Named("gigya")
+	client, err := gigya.New(gopts)
+	if err != nil {
+		return usagef("gigya: %v (flags --gigya-*; env GIGYA_*)", err)
+	}
+	defer client.Close()
+	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer dlq.Close()
+	w, err := worker.New(cfg, client, dlq, metrics, log)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := w.Run(e.ctx); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}

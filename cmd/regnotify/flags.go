@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+
+	"os"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/regnotify/regnotify/worker"
+)
+
+// kafkaFlags is the Kafka connection setup shared by run, replay and
+// bulk-link.
+type kafkaFlags struct {
+	Brokers               []string `name:"brokers" env:"KAFKA_BROKERS" sep:"," help:"Kafka bootstrap brokers, comma-separated host:port (required)." placeholder:"HOST:PORT,..."`
+	KafkaTLS              bool     `name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to Kafka over TLS."`
+	KafkaTLSCAFile        string   `name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"PEM CA bundle for Kafka TLS (default: system roots)." placeholder:"FILE"`
+	KafkaSASLMechanism    string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",plain,scram-sha-256,scram-sha-512" default:"" help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: none)."`
+	KafkaSASLUsername     string   `name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL username."`
+	KafkaSASLPassword     string   `name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (prefer the _FILE form)."`
+	KafkaSASLPasswordFile string   `name:"kafka-sasl-password-file" env:"KAFKA_SASL_PASSWORD_FILE" help:"File holding the SASL password." placeholder:"FILE"`
+}
+
+func (f kafkaFlags) kafka() (worker.Kafka, error) {
+	if len(f.Brokers) == 0 {
+		return worker.Kafka{}, usagef("--brokers (KAFKA_BROKERS) is required")
+	}
+	pw, err := secret(f.KafkaSASLPassword, f.KafkaSASLPasswordFile, "--kafka-sasl-password", "KAFKA_SASL_PASSWORD")
+	if err != nil {
+		return worker.Kafka{}, err
+	}
+	k := worker.Kafka{
+		Brokers: f.Brokers, TLS: f.KafkaTLS, TLSCAFile: f.KafkaTLSCAFile,
+		SASLMechanism: f.KafkaSASLMechanism, SASLUsername: f.KafkaSASLUsername, SASLPassword: pw,
+	}
+	if err := k.Validate(); err != nil {
+		return worker.Kafka{}, usagef("%v (flags --brokers, --kafka-tls*, --kafka-sasl-*; env KAFKA_*)", err)
+	}
+	return k, nil
+}
+
+// secret returns the value of a secret flag, or the contents of its _FILE
+// form (a trailing newline removed). Setting both is a usage error.
+func secret(value, file, flag, envName string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", usagef("%s (%s) and %s-file (%s_FILE) are both set: set one", flag, envName, flag, envName)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", usagef("%s-file (%s_FILE): %v", flag, envName, errors.Unwrap(err))
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// logFlags configure the zap logger.
+type logFlags struct {
+	LogLevel  string `name:"log-level" env:"REGNOTIFY_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
+	LogFormat string `name:"log-format" env:"REGNOTIFY_LOG_FORMAT" default:"json" enum:"json,console" help:"Log format: json or console."`
+}
+
+func (f logFlags) logger(e *env) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(f.LogLevel)
+	if err != nil {
+		return nil, usagef("--log-level (REGNOTIFY_LOG_LEVEL): %v", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	var enc zapcore.Encoder
+	switch f.LogFormat {
+	case "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	default:
+		return nil, usagef("--log-format (REGNOTIFY_LOG_FORMAT): %q, want json or console", f.LogFormat)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(e.stderr), lvl)), nil
+}
+
+func splitComma(s []string) []string {
+	var out []string
+	for _, v := range s {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
