@@ -95,24 +95,38 @@ type MessageWriter interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
 }
 
-// NewDeadLetterWriter returns the writer the contract asks for: acks=all,
-// synchronous, a short batch timeout so that a dead letter is not held back
-// a second, the record key kept for partitioning.
-func NewDeadLetterWriter(k Kafka, topic string) (*kafka.Writer, error) {
+// DeadLetterWriter writes dead letters: acks=all, synchronous, a short batch
+// timeout so that a dead letter is not held back a second, the record key
+// kept for partitioning.
+type DeadLetterWriter struct {
+	*kafka.Writer
+	transport *kafka.Transport
+}
+
+// NewDeadLetterWriter returns the writer the contract asks for.
+func NewDeadLetterWriter(k Kafka, topic string) (*DeadLetterWriter, error) {
 	tr, err := k.Transport()
 	if err != nil {
 		return nil, err
 	}
-	return &kafka.Writer{
+	return &DeadLetterWriter{transport: tr, Writer: &kafka.Writer{
 		Addr:         kafka.TCP(k.Brokers...),
 		Topic:        topic,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,
 		BatchSize:    100,
+		BatchBytes:   16 << 20, // the broker's message.max.bytes is the real limit
 		MaxAttempts:  3,
 		WriteTimeout: 10 * time.Second,
 		ReadTimeout:  10 * time.Second,
 		Transport:    tr,
-	}, nil
+	}}, nil
+}
+
+// Close flushes pending writes and closes the writer's connections.
+func (d *DeadLetterWriter) Close() error {
+	err := d.Writer.Close()
+	d.transport.CloseIdleConnections()
+	return err
 }

@@ -1,0 +1,234 @@
+// Package kafkatest runs the Kafka side of regnotify's tests: an in-process
+// Kafka-protocol broker (franz-go's kfake) reached through real kafka-go
+// readers and writers, or a real broker when KAFKA_BROKERS is set.
+//
+// It is test support, not part of the worker.
+package kafkatest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Cluster is a broker for one test, with topic names unique to it.
+type Cluster struct {
+	Brokers []string
+	// Fake is the in-process broker, nil when KAFKA_BROKERS points the
+	// tests at a real one. Tests that inject broker faults need it.
+	Fake      *kfake.Cluster
+	prefix    string
+	client    *kafka.Client
+	transport *kafka.Transport
+}
+
+// MaxMessageBytes is the largest record batch the in-process broker takes.
+const MaxMessageBytes = 8 << 20
+
+// Partitions is the partition count of the topics a Cluster creates.
+const Partitions = 4
+
+// Start returns a broker for t, closed at the end of the test. Topic names
+// passed to Topic are made unique per test, so that tests can share a real
+// broker.
+func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
+	t.Helper()
+	var buf [4]byte
+	_, _ = rand.Read(buf[:])
+	c := &Cluster{prefix: "t" + hex.EncodeToString(buf[:]) + "."}
+	if env := os.Getenv("KAFKA_BROKERS"); env != "" && len(opts) == 0 {
+		c.Brokers = strings.Split(env, ",")
+	} else {
+		opts = append([]kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(Partitions), kfake.AllowAutoTopicCreation(),
+			// Room for the 1 MiB bad record the tests must dead-letter.
+			kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(MaxMessageBytes)})}, opts...)
+		fc, err := kfake.NewCluster(opts...)
+		if err != nil {
+			t.Fatalf("start in-process Kafka broker: %v", err)
+		}
+		t.Cleanup(fc.Close)
+		c.Fake = fc
+		c.Brokers = fc.ListenAddrs()
+	}
+	// An own transport, closed at the end, so that no connection outlives
+	// the test (goleak).
+	c.transport = &kafka.Transport{}
+	c.client = &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: c.transport}
+	t.Cleanup(c.transport.CloseIdleConnections)
+	return c
+}
+
+// Topic returns the test-unique name of topic.
+func (c *Cluster) Topic(topic string) string { return c.prefix + topic }
+
+// Group returns a test-unique consumer group name.
+func (c *Cluster) Group(name string) string { return c.prefix + name }
+
+// CreateTopics creates the topics (test-unique names) with Partitions
+// partitions each.
+func (c *Cluster) CreateTopics(t testing.TB, topics ...string) {
+	t.Helper()
+	req := &kafka.CreateTopicsRequest{}
+	for _, tp := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: tp, NumPartitions: Partitions, ReplicationFactor: 1})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.client.CreateTopics(ctx, req)
+	if err != nil {
+		t.Fatalf("create topics %v: %v", topics, err)
+	}
+	for tp, err := range resp.Errors {
+		if err != nil {
+			t.Fatalf("create topic %s: %v", tp, err)
+		}
+	}
+}
+
+// Writer returns a synchronous acks=all writer that partitions by key.
+func (c *Cluster) Writer() *kafka.Writer {
+	return &kafka.Writer{
+		Addr: kafka.TCP(c.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 2 * time.Millisecond, BatchSize: 1000, BatchBytes: MaxMessageBytes, Transport: c.transport,
+	}
+}
+
+// Produce writes msgs (each with its Topic set) and fails t on error.
+func (c *Cluster) Produce(t testing.TB, msgs ...kafka.Message) {
+	t.Helper()
+	w := c.Writer()
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 5000)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// EndOffsets returns the high-water mark of each partition of topic.
+func (c *Cluster) EndOffsets(ctx context.Context, topic string) (map[int]int64, error) {
+	reqs := make([]kafka.OffsetRequest, Partitions)
+	for p := range Partitions {
+		reqs[p] = kafka.LastOffsetOf(p)
+	}
+	resp, err := c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]int64)
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, po.Error
+		}
+		out[po.Partition] = po.LastOffset
+	}
+	return out, nil
+}
+
+// Committed returns group's committed offset of each partition of topic
+// (-1 where nothing is committed).
+func (c *Cluster) Committed(ctx context.Context, group, topic string) (map[int]int64, error) {
+	parts := make([]int, Partitions)
+	for p := range Partitions {
+		parts[p] = p
+	}
+	resp, err := c.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != nil {
+		return nil, resp.Error
+	}
+	out := make(map[int]int64)
+	for _, p := range resp.Topics[topic] {
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out, nil
+}
+
+// CaughtUp reports whether group's committed offsets reach the end of every
+// partition of topics.
+func (c *Cluster) CaughtUp(ctx context.Context, group string, topics ...string) (bool, error) {
+	for _, tp := range topics {
+		end, err := c.EndOffsets(ctx, tp)
+		if err != nil {
+			return false, err
+		}
+		com, err := c.Committed(ctx, group, tp)
+		if err != nil {
+			return false, err
+		}
+		for p, e := range end {
+			if e > 0 && com[p] < e {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// WaitCaughtUp polls CaughtUp until it is true or timeout passes.
+func (c *Cluster) WaitCaughtUp(t testing.TB, timeout time.Duration, group string, topics ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ok, err := c.CaughtUp(ctx, group, topics...)
+		cancel()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s did not commit to the end of %v within %v (last error: %v)", group, topics, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ReadAll returns every record of topic up to its current end, partition by
+// partition.
+func (c *Cluster) ReadAll(t testing.TB, topic string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	end, err := c.EndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for p := range Partitions {
+		if end[p] == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				r.Close()
+				t.Fatalf("read %s/%d: %v", topic, p, err)
+			}
+			out = append(out, m)
+			if m.Offset+1 >= end[p] {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+// String names the cluster for test logs.
+func (c *Cluster) String() string { return fmt.Sprintf("kafka %v", c.Brokers) }
