@@ -77,3 +77,47 @@ func (m *Metrics) ObserveGigya(method, code string, d time.Duration) {
 	m.gigyaRequests.WithLabelValues(method, code).Inc()
 	m.gigyaDuration.WithLabelValues(method).Observe(d.Seconds())
 }
+
+// Snapshot is a point-in-time reading of the worker's counters, for
+// summaries (regnotify dev) and tests.
+type Snapshot struct {
+	Events     map[string]int // outcome → events, all topics
+	GigyaCalls int
+	Retries    int
+}
+
+// Total is the number of events that ended.
+func (s Snapshot) Total() int {
+	n := 0
+	for _, v := range s.Events {
+		n += v
+	}
+	return n
+}
+
+// Snapshot reads the counters.
+func (m *Metrics) Snapshot() Snapshot {
+	s := Snapshot{Events: make(map[string]int)}
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		return s
+	}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			v := int(mt.GetCounter().GetValue())
+			switch mf.GetName() {
+			case "regnotify_events_total":
+				for _, l := range mt.GetLabel() {
+					if l.GetName() == "outcome" {
+						s.Events[l.GetValue()] += v
+					}
+				}
+			case "regnotify_gigya_requests_total":
+				s.GigyaCalls += v
+			case "regnotify_retries_total":
+				s.Retries += v
+			}
+		}
+	}
+	return s
+}

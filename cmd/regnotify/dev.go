@@ -1,5 +1,299 @@
 package main
 
-type devCmd struct{}
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"text/tabwriter"
+	"time"
 
-func (devCmd) Run(e *env) error { return usagef("not implemented yet") }
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/gigya"
+	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/worker"
+)
+
+// Demo credentials of the dev setup. They exist only inside the dev process
+// and its simulator; they are printed on purpose.
+const (
+	devAPIKey  = "3_regnotify-dev"
+	devUserKey = "regnotify-dev-user-key"
+)
+
+var devPartnerSecret = base64.StdEncoding.EncodeToString([]byte("regnotify-dev-partner-secret"))
+
+type devCmd struct {
+	KafkaAddr    string        `name:"kafka-addr" default:"127.0.0.1:9092" help:"Address of the embedded Kafka-protocol broker."`
+	SimAddr      string        `name:"sim-addr" default:"127.0.0.1:8081" help:"Address of the Gigya simulator."`
+	HTTPAddr     string        `name:"http-addr" default:"127.0.0.1:8080" help:"Address of the worker's /metrics, /healthz, /readyz."`
+	Partitions   int           `name:"partitions" default:"4" help:"Partitions per topic."`
+	Demo         int           `name:"demo" default:"0" help:"Produce N sample events (valid, invalid, rejected, redelivered) and print a summary."`
+	ExitWhenDone bool          `name:"exit-when-done" help:"With --demo: exit after the summary instead of staying up."`
+	Concurrency  int           `name:"concurrency" default:"64" help:"Events in flight."`
+	Latency      time.Duration `name:"sim-latency" default:"5ms" help:"Simulated Gigya latency."`
+	logFlags     `embed:""`
+}
+
+func (c *devCmd) Run(e *env) error {
+	if c.LogFormat == "json" && c.LogLevel == "info" {
+		// Unless asked otherwise, dev talks to a person: readable and quiet.
+		c.LogFormat, c.LogLevel = "console", "warn"
+	}
+	log, err := c.logger(e)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // best effort on exit
+	if c.Demo < 0 || c.Partitions < 1 {
+		return usagef("--demo must be >= 0 and --partitions >= 1")
+	}
+	topics := []string{string(events.UserRegistered), string(events.AccountLinked)}
+	const dlqTopic = "regnotify.dlq"
+
+	// The broker.
+	_, portStr, err := net.SplitHostPort(c.KafkaAddr)
+	if err != nil {
+		return usagef("--kafka-addr %q: %v", c.KafkaAddr, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port),
+		kfake.SeedTopics(int32(c.Partitions), append(topics, dlqTopic)...))
+	if err != nil {
+		return fmt.Errorf("start embedded Kafka on %s (is the port free?): %w", c.KafkaAddr, err)
+	}
+	defer broker.Close()
+	brokers := broker.ListenAddrs()
+
+	// The simulator, with bearer auth: SAP's recommended mode.
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("generate demo key: %w", err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	sim, err := gigyasim.New(gigyasim.Config{
+		APIKey: devAPIKey, UserKey: devUserKey, PublicKey: &key.PublicKey, PartnerSecret: devPartnerSecret,
+		Faults: gigyasim.Faults{Latency: c.Latency, Jitter: c.Latency / 2},
+	})
+	if err != nil {
+		return fmt.Errorf("gigya simulator: %w", err)
+	}
+	simLn, err := net.Listen("tcp", c.SimAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s for the Gigya simulator: %w", c.SimAddr, err)
+	}
+	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+
+	cfg := worker.Config{
+		Kafka: worker.Kafka{Brokers: brokers}, Group: "regnotify", Topics: topics, DLQTopic: dlqTopic,
+		Concurrency: c.Concurrency, HTTPAddr: c.HTTPAddr, ShutdownTimeout: 5 * time.Second,
+		RetryInitial: 100 * time.Millisecond, RetryMaxInterval: 2 * time.Second, RetryMaxElapsed: 30 * time.Second,
+	}
+	metrics := worker.NewMetrics()
+	client, err := gigya.New(gigya.Options{
+		APIKey: devAPIKey, BaseURL: "http://" + simLn.Addr().String(), Auth: gigya.AuthBearer, UserKey: devUserKey,
+		PrivateKeyPEM: keyPEM, PartnerSecret: devPartnerSecret, MaxConns: c.Concurrency,
+		Observe: metrics.ObserveGigya, Logger: log.Named("gigya"),
+	})
+	if err != nil {
+		simLn.Close()
+		return fmt.Errorf("gigya client: %w", err)
+	}
+	defer client.Close()
+	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, dlqTopic)
+	if err != nil {
+		simLn.Close()
+		return err
+	}
+	defer dlq.Close()
+	w, err := worker.New(cfg, client, dlq, metrics, log)
+	if err != nil {
+		simLn.Close()
+		return usagef("%v", err)
+	}
+
+	fmt.Fprintf(e.stdout, `regnotify dev: everything in one process (Ctrl-C to stop)
+  Kafka broker     %s   topics: %s, %s, %s
+  Gigya simulator  http://%s   (stats: http://%s/_sim/stats; apiKey %s)
+  Worker           http://%s/metrics  /healthz  /readyz
+Produce an event:
+  echo '{"eventId":"e-1","uid":"_gid_demo","siteUid":"customer-1"}' | kcat -P -b %s -t account.linked -k _gid_demo
+Read dead letters:
+  kcat -C -b %s -t %s -f '%%k %%s\n%%h\n' -e
+
+`, brokers[0], topics[0], topics[1], dlqTopic, simLn.Addr(), simLn.Addr(), devAPIKey, c.HTTPAddr, brokers[0], brokers[0], dlqTopic)
+
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		if err := simSrv.Serve(simLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("gigya simulator: %w", err)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer scancel()
+		if simSrv.Shutdown(sctx) != nil {
+			// Connections dialled but never used count as busy for 5 s.
+			simSrv.Close()
+		}
+		return nil
+	})
+	eg.Go(func() error { return w.Run(ctx) })
+	if c.Demo > 0 {
+		eg.Go(func() error {
+			err := runDemo(ctx, e.stdout, c.Demo, brokers, cfg, metrics)
+			if err == nil && c.ExitWhenDone {
+				cancel()
+			}
+			return err
+		})
+	}
+	if err := eg.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// runDemo produces n sample events, waits until the worker committed them
+// all and prints what became of them.
+func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg worker.Config, m *worker.Metrics) error {
+	msgs, expect := demoEvents(n)
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	wr := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond, Transport: tr}
+	defer wr.Close()
+	start := time.Now()
+	if err := wr.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("demo: produce: %w", err)
+	}
+	fmt.Fprintf(out, "demo: produced %d events (%s); waiting for the worker...\n", len(msgs), expect)
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: tr}
+	for {
+		done, err := caughtUp(ctx, client, cfg.Group, cfg.Topics)
+		if err == nil && done {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := m.Snapshot()
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(out, "\ndemo: all %d events ended in %v\n", len(msgs), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintln(tw, "outcome\tevents\t")
+	for _, o := range []string{worker.OutcomeNotified, worker.OutcomeAlreadyDone, worker.OutcomeDLQInvalid, worker.OutcomeDLQRejected, worker.OutcomeDLQExhausted} {
+		fmt.Fprintf(tw, "%s\t%d\t\n", o, s.Events[o])
+	}
+	fmt.Fprintf(tw, "total\t%d\t\n", s.Total())
+	fmt.Fprintf(tw, "gigya calls\t%d\t\n", s.GigyaCalls)
+	fmt.Fprintf(tw, "retries\t%d\t\n", s.Retries)
+	return tw.Flush()
+}
+
+// caughtUp reports whether group's committed offsets reach the end of every
+// partition of topics.
+func caughtUp(ctx context.Context, c *kafka.Client, group string, topics []string) (bool, error) {
+	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return false, err
+	}
+	ends := map[string][]kafka.OffsetRequest{}
+	parts := map[string][]int{}
+	for _, t := range meta.Topics {
+		for _, p := range t.Partitions {
+			ends[t.Name] = append(ends[t.Name], kafka.LastOffsetOf(p.ID))
+			parts[t.Name] = append(parts[t.Name], p.ID)
+		}
+	}
+	lo, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
+	if err != nil {
+		return false, err
+	}
+	of, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
+	if err != nil {
+		return false, err
+	}
+	committed := map[string]map[int]int64{}
+	for t, ps := range of.Topics {
+		committed[t] = map[int]int64{}
+		for _, p := range ps {
+			committed[t][p.Partition] = p.CommittedOffset
+		}
+	}
+	for t, ps := range lo.Topics {
+		for _, p := range ps {
+			if p.LastOffset > 0 && committed[t][p.Partition] < p.LastOffset {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// demoEvents returns n sample events: mostly valid links and registrations,
+// and a share of each kind of trouble: invalid events, links Gigya rejects
+// (a siteUID another account owns: 409001) and redelivered links
+// (already done). The mix is deterministic.
+func demoEvents(n int) ([]kafka.Message, string) {
+	r := mrand.New(mrand.NewPCG(42, 42))
+	var msgs []kafka.Message
+	var linked []kafka.Message
+	var valid, invalid, rejected, redelivered int
+	enc := func(ev events.Event) kafka.Message {
+		v, _ := events.Encode(ev)
+		return kafka.Message{Topic: string(ev.Type), Key: []byte(ev.UID), Value: v}
+	}
+	bad := [][]byte{
+		[]byte(`{"eventId":"bad-1","uid":"_gid_x","siteUid":"_gid_x"}`),
+		[]byte(`{"eventId":"bad-2","uid":"_gid_y","siteUid":"kunde-ü"}`),
+		[]byte(`{"uid":"_gid_z","siteUid":"customer-z"}`),
+		[]byte(`{"eventId":"bad-4","uid":"_gid_w"`),
+		[]byte(`{"eventId":"bad-5","type":"user.registered","uid":"_gid_v","siteUid":"c-v"}`),
+	}
+	for i := 0; len(msgs) < n; i++ {
+		uid := fmt.Sprintf("_gid_demo%05d", i)
+		site := fmt.Sprintf("customer-%05d", i)
+		switch x := r.IntN(100); {
+		case x < 8:
+			v := bad[r.IntN(len(bad))]
+			msgs = append(msgs, kafka.Message{Topic: string(events.AccountLinked), Key: []byte(uid), Value: v})
+			invalid++
+		case x < 14 && len(linked) > 0:
+			// Another account claims a siteUID already linked: 409001.
+			prev, _ := events.Decode(string(events.AccountLinked), linked[r.IntN(len(linked))].Value)
+			msgs = append(msgs, enc(events.Event{EventID: "claim-" + uid, Type: events.AccountLinked, UID: uid, SiteUID: prev.SiteUID}))
+			rejected++
+		case x < 20 && len(linked) > 0:
+			msgs = append(msgs, linked[r.IntN(len(linked))]) // a redelivery
+			redelivered++
+		case x < 45:
+			msgs = append(msgs, enc(events.Event{EventID: "reg-" + uid, Type: events.UserRegistered, UID: uid, OccurredAt: time.Now().UTC().Truncate(time.Second)}))
+			valid++
+		default:
+			m := enc(events.Event{EventID: "link-" + uid, Type: events.AccountLinked, UID: uid, SiteUID: site, CID: "demo"})
+			msgs = append(msgs, m)
+			linked = append(linked, m)
+			valid++
+		}
+	}
+	return msgs, fmt.Sprintf("%d valid, %d invalid, %d claiming a taken siteUID, %d redelivered", valid, invalid, rejected, redelivered)
+}
