@@ -1,0 +1,483 @@
+package gigya
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Gigya method names, as they appear in URLs, errors and Observe.
+const (
+	methodNotifyRegistration = "socialize.notifyRegistration"
+	methodGetUserInfo        = "socialize.getUserInfo"
+)
+
+const (
+	// maxBody bounds what is read of a response: Gigya's answers are a few
+	// hundred bytes, so anything this large is not Gigya's answer.
+	maxBody = 1 << 20
+	// maxDrain bounds how much of an unread body is discarded to keep the
+	// connection reusable; beyond it closing the connection is cheaper.
+	maxDrain = 64 << 10
+	// clockJitter is the change of the offset estimate below which it is
+	// not updated: Date has one-second resolution, so smaller differences
+	// are truncation noise, not drift.
+	clockJitter = time.Second
+)
+
+// Client calls Gigya. It is safe for concurrent use; create one per process
+// and call Close when done.
+type Client struct {
+	cfg       config
+	http      *http.Client
+	notifyURL string
+	userURL   string
+	now       func() time.Time
+	observe   func(method, code string, d time.Duration)
+	log       *zap.Logger
+
+	// offset is Gigya's clock minus the local clock, in nanoseconds.
+	offset atomic.Int64
+	bufs   sync.Pool // *bytes.Buffer for response bodies
+}
+
+// New validates o and returns a Client. Its errors name the offending
+// option and never contain a secret. It does not contact Gigya.
+func New(o Options) (*Client, error) {
+	cfg, err := o.validate()
+	if err != nil {
+		return nil, fmt.Errorf("new gigya client: %w", err)
+	}
+	rt := o.Transport
+	if rt == nil {
+		rt = newTransport(cfg.maxConns, cfg.timeout)
+	}
+	c := &Client{
+		cfg: cfg,
+		http: &http.Client{
+			Transport: rt,
+			// A redirect would re-send the form, and with it the secret, to
+			// a host we did not choose; Gigya signals a wrong data center
+			// with 301001 in JSON, never with an HTTP redirect.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		notifyURL: cfg.baseURL + "/" + methodNotifyRegistration,
+		userURL:   cfg.baseURL + "/" + methodGetUserInfo,
+		now:       o.Now,
+		observe:   o.Observe,
+		log:       o.Logger,
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	c.bufs.New = func() any { return new(bytes.Buffer) }
+	return c, nil
+}
+
+// newTransport is tuned for a worker that keeps up to maxConns requests in
+// flight to one host.
+func newTransport(maxConns int, timeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       dialer.DialContext,
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   &tls.Config{MinVersion: tls.VersionTLS12},
+		// Keep as many idle connections as requests in flight, so that
+		// steady HTTP/1.1 traffic never closes and reopens connections (the
+		// default of 2 per host would churn TLS handshakes at high load).
+		MaxIdleConns:        maxConns,
+		MaxIdleConnsPerHost: maxConns,
+		// No cap on open connections: the caller already bounds concurrency
+		// (worker concurrency, rate limit). A cap here would queue requests
+		// inside the transport, where the wait eats into RequestTimeout and
+		// turns into timeouts that look ambiguous although nothing was sent.
+		MaxConnsPerHost:     0,
+		TLSHandshakeTimeout: 5 * time.Second,
+		// Below the 60 s idle timeout common to load balancers, so that we
+		// close idle connections before the server does; a POST on a
+		// connection the server just closed fails and is not replayed.
+		IdleConnTimeout: 50 * time.Second,
+		// The per-attempt context (RequestTimeout) is what bounds a call;
+		// this is a backstop, set later so that the context's clearer
+		// error normally wins the race.
+		ResponseHeaderTimeout: timeout + time.Second,
+	}
+}
+
+// Close closes idle connections. The Client stays usable; Close exists so
+// that a shutting-down process does not leave keep-alive connections open.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// ClockOffset is the current estimate of Gigya's clock minus the local
+// clock (Options.Now), learnt from the Date header of Gigya's answers.
+func (c *Client) ClockOffset() time.Duration { return time.Duration(c.offset.Load()) }
+
+// NotifyRequest is one socialize.notifyRegistration call.
+type NotifyRequest struct {
+	UID     string // Gigya UID of the user; required
+	SiteUID string // the site's own user id; optional, replaces the UID on success
+	CID     string // optional analytics context id (≤ 100 chars)
+	Context string // optional, echoed by Gigya; the worker passes the eventId
+}
+
+// Response is Gigya's answer to a successful call.
+type Response struct {
+	CallID string // Gigya callId, for SAP support tickets
+}
+
+// UserInfo is the part of socialize.getUserInfo's answer regnotify needs.
+type UserInfo struct {
+	UID       string // the account's UID as Gigya reports it
+	IsSiteUID bool   // the UID is a siteUID set by notifyRegistration
+	CallID    string // Gigya callId
+}
+
+// NotifyRegistration tells Gigya that the user UID registered on the site,
+// and with SiteUID links the account to the site's user id. A SiteUID needs
+// Options.PartnerSecret; without it the call fails with a permanent *Error
+// before anything is sent. Every attempt is signed anew; after 403002 the
+// client corrects its clock offset and tries exactly once more. Failures are
+// *Error.
+func (c *Client) NotifyRegistration(ctx context.Context, req NotifyRequest) (Response, error) {
+	if req.UID == "" {
+		return Response{}, localError(methodNotifyRegistration, "UID is required")
+	}
+	if req.SiteUID != "" && c.cfg.partnerSecret == "" {
+		return Response{}, localError(methodNotifyRegistration, "SiteUID set but Options.PartnerSecret is empty: cannot compute UIDSig")
+	}
+	r, err := c.call(ctx, &call{method: methodNotifyRegistration, url: c.notifyURL,
+		uid: req.UID, siteUID: req.SiteUID, cid: req.CID, context: req.Context})
+	if err != nil {
+		return Response{}, err
+	}
+	return Response{CallID: r.CallID}, nil
+}
+
+// GetUserInfo asks Gigya about the account uid, which may be a siteUID. The
+// worker uses it to confirm that a link already exists when
+// NotifyRegistration says the UID is unknown. Failures are *Error.
+func (c *Client) GetUserInfo(ctx context.Context, uid string) (UserInfo, error) {
+	if uid == "" {
+		return UserInfo{}, localError(methodGetUserInfo, "UID is required")
+	}
+	r, err := c.call(ctx, &call{method: methodGetUserInfo, url: c.userURL, uid: uid})
+	if err != nil {
+		return UserInfo{}, err
+	}
+	return UserInfo{UID: r.UID, IsSiteUID: r.IsSiteUID, CallID: r.CallID}, nil
+}
+
+// call is one Gigya call, before authentication.
+type call struct {
+	method, url                string
+	uid, siteUID, cid, context string
+}
+
+// answer is Gigya's JSON answer, both methods' fields together.
+type answer struct {
+	ErrorCode    int    `json:"errorCode"`
+	ErrorMessage string `json:"errorMessage"`
+	ErrorDetails string `json:"errorDetails"`
+	CallID       string `json:"callId"`
+	APIDomain    string `json:"apiDomain"`
+	UID          string `json:"UID"`
+	IsSiteUID    bool   `json:"isSiteUID"`
+}
+
+// call runs cl, retrying once after 403002 with the corrected clock.
+func (c *Client) call(ctx context.Context, cl *call) (answer, error) {
+	a, err := c.attempt(ctx, cl)
+	var ge *Error
+	if err != nil && errors.As(err, &ge) && ge.Code == 403002 && ctx.Err() == nil {
+		// attempt already took the offset from this answer's Date.
+		a, err = c.attempt(ctx, cl)
+	}
+	return a, err
+}
+
+// attempt makes one HTTP request with fresh credentials.
+func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
+	now := c.now()
+	ts := now.Add(c.ClockOffset()).Unix()
+	// secrets of this attempt, to scrub from whatever Gigya echoes back.
+	var uidSig, sig, token string
+
+	f := make(form, 0, 12)
+	f = append(f,
+		param{"apiKey", c.cfg.apiKey},
+		param{"format", "json"},
+		param{"httpStatusCodes", "false"},
+		param{"UID", cl.uid})
+	if cl.siteUID != "" {
+		var err error
+		uidSig, err = UIDSignature(c.cfg.partnerSecret, ts, cl.siteUID)
+		if err != nil { // validated in New; kept so a bug cannot send garbage
+			return answer{}, localError(cl.method, "sign siteUID: Options.PartnerSecret is not valid base64")
+		}
+		f = append(f,
+			param{"siteUID", cl.siteUID},
+			param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
+			param{"UIDSig", uidSig})
+	}
+	if cl.cid != "" {
+		f = append(f, param{"cid", cl.cid})
+	}
+	if cl.context != "" {
+		f = append(f, param{"context", cl.context})
+	}
+	switch c.cfg.auth {
+	case AuthSecret:
+		f = append(f, param{"userKey", c.cfg.userKey}, param{"secret", c.cfg.secret})
+	case AuthSigned:
+		f = append(f,
+			param{"userKey", c.cfg.userKey},
+			param{"timestamp", strconv.FormatInt(ts, 10)},
+			param{"nonce", uniqueID(now)})
+		var err error
+		sig, err = RequestSignature(c.cfg.secret, cl.url, f.values())
+		if err != nil {
+			return answer{}, localError(cl.method, "sign request: "+err.Error())
+		}
+		f = append(f, param{"sig", sig})
+	case AuthBearer:
+		var err error
+		token, err = SignJWT(c.cfg.key, c.cfg.userKey, JWTClaims{IssuedAt: ts, JTI: uniqueID(now)})
+		if err != nil {
+			return answer{}, localError(cl.method, "sign bearer token: "+err.Error())
+		}
+	}
+
+	actx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, cl.url, bytes.NewReader(f.encode()))
+	if err != nil {
+		return answer{}, localError(cl.method, "build request: "+err.Error())
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+
+	// Durations use the real monotonic clock: Options.Now may be skewed.
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.record(cl.method, "transport", start)
+		// *url.Error names method and URL (never the body) and wraps the
+		// cause, e.g. context.DeadlineExceeded.
+		return answer{}, &Error{Method: cl.method, Err: err}
+	}
+	defer func() {
+		// Drain so that the connection goes back to the pool.
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+		_ = resp.Body.Close()
+	}()
+
+	if resp.StatusCode >= 500 {
+		c.record(cl.method, "http_"+strconv.Itoa(resp.StatusCode), start)
+		// http.StatusText, not resp.Status: the status line is the
+		// server's text and ends up in logs and dead-letter headers.
+		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode,
+			Err: errors.New("HTTP " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))}
+	}
+
+	buf := c.bufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // do not pin huge buffers in the pool
+			buf.Reset()
+			c.bufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+	if err != nil {
+		c.record(cl.method, "transport", start)
+		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("read response: %w", err)}
+	}
+	if n > maxBody {
+		c.record(cl.method, "invalid_response", start)
+		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode,
+			Err: errors.New("invalid response: body larger than 1 MiB")}
+	}
+	a := answer{ErrorCode: -1} // -1: no errorCode in the body
+	if err := json.Unmarshal(buf.Bytes(), &a); err != nil || a.ErrorCode == -1 {
+		c.record(cl.method, "invalid_response", start)
+		// The body itself is not quoted: it is not Gigya's and could be
+		// anything, including an echo of the request.
+		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode,
+			Err: fmt.Errorf("invalid response: HTTP %d, %s, %d bytes, not Gigya JSON", resp.StatusCode, mediaType(resp.Header.Get("Content-Type")), n)}
+	}
+	c.record(cl.method, codeText(a.ErrorCode), start)
+
+	// Only Gigya's own answers teach the clock: an error page from a proxy
+	// may come from a machine with another idea of the time.
+	c.learnClock(resp.Header.Get("Date"), a.ErrorCode == 403002)
+
+	if a.ErrorCode != 0 {
+		scrub := scrubber(c.cfg.secret, c.cfg.partnerSecret, uidSig, sig, token)
+		return answer{}, &Error{
+			Method:     cl.method,
+			Code:       a.ErrorCode,
+			Message:    scrub(a.ErrorMessage),
+			Details:    scrub(a.ErrorDetails),
+			CallID:     scrub(a.CallID),
+			APIDomain:  scrub(a.APIDomain),
+			HTTPStatus: resp.StatusCode,
+		}
+	}
+	return a, nil
+}
+
+// record reports one HTTP attempt to Options.Observe.
+func (c *Client) record(method, code string, start time.Time) {
+	if c.observe != nil {
+		c.observe(method, code, time.Since(start))
+	}
+}
+
+// codeText is strconv.Itoa without an allocation for the common success.
+func codeText(code int) string {
+	if code == 0 {
+		return "0"
+	}
+	return strconv.Itoa(code)
+}
+
+// learnClock updates the offset from a Date header. Unless force is set
+// (after 403002, when Gigya says our timestamp is wrong), differences below
+// clockJitter are ignored. Concurrent updates may overwrite each other;
+// each is a valid estimate, so the last one winning is fine.
+func (c *Client) learnClock(date string, force bool) {
+	if date == "" {
+		return
+	}
+	server, err := http.ParseTime(date)
+	if err != nil {
+		return
+	}
+	sample := server.Sub(c.now())
+	old := time.Duration(c.offset.Load())
+	diff := sample - old
+	if diff < 0 {
+		diff = -diff
+	}
+	if diff == 0 || (!force && diff < clockJitter) {
+		return
+	}
+	c.offset.Store(int64(sample))
+	if diff >= clockJitter {
+		c.log.Info("gigya clock offset changed",
+			zap.Duration("offset", sample), zap.Duration("previous", old), zap.Bool("after_403002", force))
+	}
+}
+
+// uniqueID makes a nonce or JWT id: the time in milliseconds for humans
+// reading Gigya logs, and 64 random bits so that concurrent workers on many
+// machines never collide (a reused nonce or jti is rejected with 403004).
+func uniqueID(now time.Time) string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:]) // never fails since Go 1.24
+	b := make([]byte, 0, 20+1+16)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	b = append(b, '-')
+	b = hex.AppendEncode(b, rnd[:])
+	return string(b)
+}
+
+// mediaType is the validated media type of a Content-Type header, for error
+// texts: the raw header is the server's text.
+func mediaType(header string) string {
+	if header == "" {
+		return "no content type"
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil || len(mt) > 64 {
+		return "invalid content type"
+	}
+	return mt
+}
+
+// scrubber returns a function that replaces every given secret, plain or
+// form-encoded, with "[redacted]": Gigya's errorDetails may quote a
+// parameter it did not like.
+func scrubber(secrets ...string) func(string) string {
+	return func(s string) string {
+		if s == "" {
+			return s
+		}
+		for _, x := range secrets {
+			if x == "" {
+				continue
+			}
+			for _, v := range [...]string{x, url.QueryEscape(x), PercentEncode(x)} {
+				if strings.Contains(s, v) {
+					s = strings.ReplaceAll(s, v, redacted)
+				}
+			}
+		}
+		return s
+	}
+}
+
+// param is one form field; form keeps fields in order and avoids the map of
+// url.Values on the hot path.
+type param struct{ k, v string }
+
+type form []param
+
+// encode is application/x-www-form-urlencoded.
+func (f form) encode() []byte {
+	n := 0
+	for _, p := range f {
+		n += len(p.k) + len(p.v) + 2
+	}
+	b := make([]byte, 0, n+n/4)
+	for i, p := range f {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(b, p.k...)
+		b = append(b, '=')
+		b = append(b, url.QueryEscape(p.v)...)
+	}
+	return b
+}
+
+// values is f for RequestSignature. Keys are unique in our forms, so one
+// backing array serves every value slice (one allocation instead of one per
+// key).
+func (f form) values() url.Values {
+	v := make(url.Values, len(f))
+	backing := make([]string, len(f))
+	for i, p := range f {
+		if old, ok := v[p.k]; ok { // not in our forms; kept correct anyway
+			v[p.k] = append(old[:len(old):len(old)], p.v)
+			continue
+		}
+		backing[i] = p.v
+		v[p.k] = backing[i : i+1 : i+1]
+	}
+	return v
+}
