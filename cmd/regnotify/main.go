@@ -31,6 +31,7 @@ type cli struct {
 	BulkLink bulkLinkCmd `cmd:"" name:"bulk-link" help:"Turn a CSV or JSON-lines file of existing accounts into account.linked events."`
 	GigyaSim gigyaSimCmd `cmd:"" name:"gigya-sim" help:"Run the Gigya simulator as a standalone server."`
 	Version  versionCmd  `cmd:"" help:"Print version, commit and Go version."`
+	Docs     docsCmd     `cmd:"" hidden:"" help:"Print the configuration reference generated from the flag definitions."`
 }
 
 // env is what every command's Run receives: the process context (cancelled
