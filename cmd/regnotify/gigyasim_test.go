@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/regnotify/regnotify/gigya/gigyasim"
+)
+
+// simSyncBuffer is a bytes.Buffer safe for the command and the test at once.
+type simSyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *simSyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *simSyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var simListenRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// TestGigyaSimServesAndShutsDown runs `regnotify gigya-sim` with its demo
+// defaults, makes a real call, and checks that cancelling the context (what
+// SIGINT does) shuts it down promptly with exit code 0.
+func TestGigyaSimServesAndShutsDown(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	t.Setenv("GIGYASIM_LATENCY", "1ms") // flags read their variables
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr simSyncBuffer
+	exit := make(chan int, 1)
+	go func() { exit <- Main(ctx, []string{"gigya-sim", "--addr", "127.0.0.1:0"}, &stdout, &stderr) }()
+
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == ""; {
+		select {
+		case code := <-exit:
+			t.Fatalf("exited early with %d; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if m := simListenRE.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no address after 10s; stdout:\n%s", stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, want := range []string{simDemoAPIKey, simDemoUserKey, simDemoSecret, "latency=1ms"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, stdout.String())
+		}
+	}
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.PostForm(base+"/"+gigyasim.MethodNotifyRegistration, url.Values{
+		"apiKey": {simDemoAPIKey}, "UID": {"u1"}, "userKey": {simDemoUserKey}, "secret": {simDemoSecret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct{ ErrorCode int }
+	err = json.NewDecoder(resp.Body).Decode(&answer)
+	resp.Body.Close()
+	if err != nil || answer.ErrorCode != 0 {
+		t.Errorf("notify with the demo credentials: errorCode %d (%v), want 0", answer.ErrorCode, err)
+	}
+	resp, err = client.Get(base + "/_sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st gigyasim.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.Registered != 1 {
+		t.Errorf("stats = %+v (%v), want 1 registered", st, err)
+	}
+
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit code %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after cancel")
+	}
+}
+
+func TestGigyaSimHelpListsEveryFlag(t *testing.T) {
+	var stdout, stderr simSyncBuffer
+	if code := Main(context.Background(), []string{"gigya-sim", "--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d, want 0; stderr: %s", code, stderr.String())
+	}
+	help := stdout.String()
+	typ := reflect.TypeFor[gigyaSimCmd]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		name, env := f.Tag.Get("name"), f.Tag.Get("env")
+		if name == "" || env == "" || f.Tag.Get("help") == "" {
+			t.Errorf("field %s: want name, env and help tags", f.Name)
+			continue
+		}
+		if !strings.HasPrefix(env, "GIGYASIM_") {
+			t.Errorf("--%s reads %s, want a GIGYASIM_ variable", name, env)
+		}
+		if !strings.Contains(help, "--"+name) || !strings.Contains(help, "$"+env) {
+			t.Errorf("help lacks --%s or $%s", name, env)
+		}
+	}
+}
+
+// TestGigyaSimDemoDefaults keeps the flag defaults and the constants the
+// banner compares against in step.
+func TestGigyaSimDemoDefaults(t *testing.T) {
+	typ := reflect.TypeFor[gigyaSimCmd]()
+	for field, want := range map[string]string{
+		"APIKey": simDemoAPIKey, "UserKey": simDemoUserKey,
+		"Secret": simDemoSecret, "PartnerSecret": simDemoPartnerSecret,
+	} {
+		f, _ := typ.FieldByName(field)
+		if got := f.Tag.Get("default"); got != want {
+			t.Errorf("%s default = %q, want %q", field, got, want)
+		}
+	}
+}
+
+func TestGigyaSimConfigFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := write("key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+	c := gigyaSimCmd{
+		APIKey: "3_k", UserKey: "uk", Secret: simDemoSecret, PartnerSecret: simDemoPartnerSecret, Outage: "none",
+		SecretFile:        write("secret", "c2VjcmV0\n"),
+		PartnerSecretFile: write("partner", "cGFydG5lcg==\n"),
+		PublicKeyFile:     keyFile,
+		AccountsFile:      write("accounts", "# known\nuid-1\n\n  uid-2  \n"),
+		Strict:            true,
+	}
+	cfg, err := c.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Secret != "c2VjcmV0" || cfg.PartnerSecret != "cGFydG5lcg==" {
+		t.Errorf("secrets from files = %q, %q; want c2VjcmV0, cGFydG5lcg==", cfg.Secret, cfg.PartnerSecret)
+	}
+	if cfg.PublicKey == nil || !cfg.PublicKey.Equal(&key.PublicKey) {
+		t.Error("public key: want the private key's public half")
+	}
+	if want := []string{"uid-1", "uid-2"}; !reflect.DeepEqual(cfg.Accounts, want) || !cfg.Strict {
+		t.Errorf("accounts = %q, strict %v; want %q, true", cfg.Accounts, cfg.Strict, want)
+	}
+}
+
+func TestGigyaSimBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	notKey := filepath.Join(dir, "not-a-key.pem")
+	if err := os.WriteFile(notKey, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantMsg  string
+	}{
+		{"secret not base64", []string{"--secret", "not base64!"}, 2, "--secret"},
+		{"partner secret not base64", []string{"--partner-secret", "%%%"}, 2, "--partner-secret"},
+		{"secret and secret file", []string{"--secret", "c2VjcmV0", "--secret-file", notKey}, 2, "--secret-file"},
+		{"no auth mode", []string{"--secret", ""}, 2, "--public-key-file"},
+		{"unknown outage", []string{"--outage", "sometimes"}, 2, "--outage"},
+		{"error rate above 1", []string{"--error-rate", "2"}, 2, "--error-rate"},
+		{"negative latency", []string{"--latency", "-1s"}, 2, "--latency"},
+		{"strict without accounts", []string{"--strict"}, 2, "--accounts-file"},
+		{"missing accounts file", []string{"--accounts-file", filepath.Join(dir, "nope")}, 2, "--accounts-file"},
+		{"not a key", []string{"--public-key-file", notKey}, 2, "--public-key-file"},
+		{"cert without key", []string{"--tls-cert-file", notKey}, 2, "--tls-key-file"},
+		{"bad address", []string{"--addr", "127.0.0.1:99999"}, 1, "listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr simSyncBuffer
+			code := Main(context.Background(), append([]string{"gigya-sim"}, tt.args...), &stdout, &stderr)
+			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantMsg) {
+				t.Errorf("exit %d, stderr %q; want exit %d naming %q", code, stderr.String(), tt.wantCode, tt.wantMsg)
+			}
+			if strings.Contains(stderr.String(), "not base64!") {
+				t.Errorf("stderr echoes the secret: %q", stderr.String())
+			}
+		})
+	}
+}
