@@ -157,6 +157,9 @@ func (w *Worker) notify(ctx context.Context, ev events.Event) (string, failure, 
 // alreadyLinked asks Gigya whether siteUID is already an account's UID: a
 // link made by an earlier attempt whose answer was lost, or a redelivery.
 func (w *Worker) alreadyLinked(ctx context.Context, siteUID string) (bool, error) {
+	if err := w.limiter.Wait(ctx); err != nil {
+		return false, err
+	}
 	info, err := w.gigya.GetUserInfo(ctx, siteUID)
 	if err != nil {
 		return false, err
