@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/worker"
 )
@@ -118,6 +119,17 @@ func (c *runCmd) Run(e *env) error {
 	gopts, err := c.options(cfg.Concurrency)
 	if err != nil {
 		return err
+	}
+	if gopts.PartnerSecret == "" {
+		for _, t := range cfg.Topics {
+			if typ, _ := events.TypeFromTopic(t); typ == events.AccountLinked {
+				// Every account.linked event carries a siteUid, which
+				// must be signed: without the secret each would be
+				// dead-lettered.
+				return usagef("--gigya-partner-secret (GIGYA_PARTNER_SECRET or GIGYA_PARTNER_SECRET_FILE) is required to consume %s", t)
+			}
+		}
+		log.Warn("no partner secret: events with a siteUid will be rejected")
 	}
 	return runWorker(e, cfg, gopts, log)
 }
