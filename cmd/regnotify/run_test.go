@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/worker/kafkatest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
+// command and the reads of a test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// clearEnv unsets every variable the commands read, so that the machine's
+// environment cannot leak into a test.
+func clearEnv(t *testing.T) {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"KAFKA_", "GIGYA_", "REGNOTIFY_", "GIGYASIM_"} {
+			if strings.HasPrefix(k, p) {
+				t.Setenv(k, "")
+				os.Unsetenv(k)
+			}
+		}
+	}
+}
+
+func TestRunConfigurationErrorsExit2NamingFlagAndVariable(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("c2VjcmV0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"run", "--brokers", "127.0.0.1:1", "--gigya-api-key", "3_k", "--gigya-user-key", "uk",
+		"--gigya-secret", "c2VjcmV0", "--gigya-base-url", "http://127.0.0.1:1", "--gigya-partner-secret", "cGFydG5lcg==",
+		"--http-addr", ""}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // all must appear in stderr
+	}{
+		{"no brokers", []string{"run", "--gigya-api-key", "k"}, nil, []string{"--brokers", "KAFKA_BROKERS"}},
+		{"no api key", []string{"run", "--brokers", "h:1"}, nil, []string{"--gigya-api-key", "GIGYA_API_KEY"}},
+		{"no user key", []string{"run", "--brokers", "h:1", "--gigya-api-key", "k"}, nil, []string{"--gigya-user-key", "GIGYA_USER_KEY"}},
+		{"broker without port", append(base, "--brokers", "justahost"), nil, []string{"--brokers", "KAFKA_"}},
+		{"zero concurrency", append(base, "--concurrency", "0"), nil, []string{"--concurrency", "REGNOTIFY_CONCURRENCY"}},
+		{"concurrency from env", base, map[string]string{"REGNOTIFY_CONCURRENCY": "-3"}, []string{"--concurrency", "REGNOTIFY_CONCURRENCY"}},
+		{"bad start offset", append(base, "--start-offset", "middle"), nil, []string{"--start-offset"}},
+		{"bad auth mode", append(base, "--gigya-auth", "magic"), nil, []string{"--gigya-auth"}},
+		{"secret and secret file", append(base, "--gigya-secret-file", secretFile), nil, []string{"--gigya-secret", "GIGYA_SECRET_FILE"}},
+		{"missing secret file", base[:len(base)-0], map[string]string{"GIGYA_PARTNER_SECRET_FILE": "/nonexistent/partner"}, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
+		{"dlq topic consumed", append(base, "--dlq-topic", "account.linked"), nil, []string{"--dlq-topic"}},
+		{"plain http secret to remote host", append(base, "--gigya-base-url", "http://gigya.example.com", "--gigya-auth", "secret"), nil, []string{"--gigya-", "GIGYA_"}},
+		{"no partner secret for account.linked", []string{"run", "--brokers", "h:1", "--gigya-api-key", "k", "--gigya-user-key", "u", "--gigya-secret", "c2VjcmV0"}, nil, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
+		{"sasl password without mechanism", append(base, "--kafka-sasl-password", "pw"), nil, []string{"SASL", "KAFKA_"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut syncBuffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			code := Main(ctx, tt.args, &out, &errOut)
+			if code != 2 {
+				t.Fatalf("exit code = %d, want 2; stderr:\n%s", code, errOut.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr does not name %q:\n%s", w, errOut.String())
+				}
+			}
+			for _, secret := range []string{"c2VjcmV0", "cGFydG5lcg==", "pw\n"} {
+				if strings.Contains(errOut.String(), secret) {
+					t.Errorf("stderr shows the secret %q:\n%s", secret, errOut.String())
+				}
+			}
+		})
+	}
+}
+
+// TestRunFromEnvironment configures run through environment variables only
+// (secrets through *_FILE), processes events against the in-process broker
+// and the simulator, and shuts down cleanly on cancel.
+func TestRunFromEnvironment(t *testing.T) {
+	clearEnv(t)
+	kc := kafkatest.Start(t)
+	reg, link, dlq := kc.Topic("user.registered"), kc.Topic("account.linked"), kc.Topic("regnotify.dlq")
+	kc.CreateTopics(t, reg, link, dlq)
+	appSecret := base64.StdEncoding.EncodeToString([]byte("run-test-app-secret-7f3a"))
+	partner := base64.StdEncoding.EncodeToString([]byte("run-test-partner-secret-c91e"))
+	sim, err := gigyasim.New(gigyasim.Config{APIKey: "3_run", UserKey: "run-uk", Secret: appSecret, PartnerSecret: partner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	dir := t.TempDir()
+	write := func(name, v string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	group := kc.Group("run")
+	for k, v := range map[string]string{
+		"KAFKA_BROKERS": strings.Join(kc.Brokers, ","), "KAFKA_GROUP_ID": group,
+		"KAFKA_TOPICS": reg + "," + link, "KAFKA_DLQ_TOPIC": dlq,
+		"GIGYA_API_KEY": "3_run", "GIGYA_USER_KEY": "run-uk", "GIGYA_BASE_URL": srv.URL, "GIGYA_AUTH": "signed",
+		"GIGYA_SECRET_FILE": write("secret", appSecret), "GIGYA_PARTNER_SECRET_FILE": write("partner", partner),
+		"REGNOTIFY_HTTP_ADDR": "127.0.0.1:0", "REGNOTIFY_RETRY_INITIAL": "10ms", "REGNOTIFY_LOG_LEVEL": "info",
+	} {
+		t.Setenv(k, v)
+	}
+	var msgs []kafka.Message
+	for i := range 20 {
+		uid := fmt.Sprintf("_gid_env%02d", i)
+		v, err := events.Encode(events.Event{EventID: fmt.Sprintf("e%d", i), Type: events.AccountLinked, UID: uid, SiteUID: fmt.Sprintf("site-%02d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Topic: link, Key: []byte(uid), Value: v})
+	}
+	msgs = append(msgs, kafka.Message{Topic: reg, Key: []byte("x"), Value: []byte(`{"uid":"_gid_noid"}`)})
+	kc.Produce(t, msgs...)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"run"}, &out, &errOut) }()
+	kc.WaitCaughtUp(t, 30*time.Second, group, reg, link)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code = %d, want 0; stderr:\n%s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop within 20s of cancel")
+	}
+	if got := sim.Stats().Linked; got != 20 {
+		t.Errorf("simulator linked = %d, want 20", got)
+	}
+	if got := len(kc.ReadAll(t, dlq)); got != 1 {
+		t.Errorf("dead letters = %d, want 1 (the event without eventId)", got)
+	}
+	logs := errOut.String()
+	if !strings.Contains(logs, `"event dead-lettered"`) || !strings.Contains(logs, `eventId`) {
+		t.Errorf("logs lack the dead-letter line naming the field:\n%s", logs)
+	}
+	for _, s := range []string{appSecret, partner, "run-test-app-secret", "run-test-partner-secret"} {
+		if strings.Contains(logs, s) {
+			t.Errorf("logs contain the secret %q", s)
+		}
+	}
+}
