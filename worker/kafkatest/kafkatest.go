@@ -42,6 +42,19 @@ const Partitions = 4
 // broker.
 func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
+	c, err := New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// New is Start for callers without a testing.TB (the end-to-end harness and
+// the benchmark command): it returns an error instead of failing a test, and
+// the caller must call Close. With KAFKA_BROKERS set and no opts it uses
+// that broker instead of an in-process one.
+func New(opts ...kfake.Opt) (*Cluster, error) {
 	var buf [4]byte
 	_, _ = rand.Read(buf[:])
 	c := &Cluster{prefix: "t" + hex.EncodeToString(buf[:]) + "."}
@@ -53,18 +66,25 @@ func Start(t testing.TB, opts ...kfake.Opt) *Cluster {
 			kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(MaxMessageBytes)})}, opts...)
 		fc, err := kfake.NewCluster(opts...)
 		if err != nil {
-			t.Fatalf("start in-process Kafka broker: %v", err)
+			return nil, fmt.Errorf("start in-process Kafka broker: %w", err)
 		}
-		t.Cleanup(fc.Close)
 		c.Fake = fc
 		c.Brokers = fc.ListenAddrs()
 	}
-	// An own transport, closed at the end, so that no connection outlives
+	// An own transport, closed by Close, so that no connection outlives
 	// the test (goleak).
 	c.transport = &kafka.Transport{}
 	c.client = &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: c.transport}
-	t.Cleanup(c.transport.CloseIdleConnections)
-	return c
+	return c, nil
+}
+
+// Close closes the client connections and the in-process broker, if any.
+// Start calls it at the end of the test.
+func (c *Cluster) Close() {
+	c.transport.CloseIdleConnections()
+	if c.Fake != nil {
+		c.Fake.Close()
+	}
 }
 
 // Topic returns the test-unique name of topic.
@@ -77,21 +97,29 @@ func (c *Cluster) Group(name string) string { return c.prefix + name }
 // partitions each.
 func (c *Cluster) CreateTopics(t testing.TB, topics ...string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.CreateTopicsContext(ctx, topics...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CreateTopicsContext is CreateTopics returning an error.
+func (c *Cluster) CreateTopicsContext(ctx context.Context, topics ...string) error {
 	req := &kafka.CreateTopicsRequest{}
 	for _, tp := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: tp, NumPartitions: Partitions, ReplicationFactor: 1})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	resp, err := c.client.CreateTopics(ctx, req)
 	if err != nil {
-		t.Fatalf("create topics %v: %v", topics, err)
+		return fmt.Errorf("create topics %v: %w", topics, err)
 	}
 	for tp, err := range resp.Errors {
 		if err != nil {
-			t.Fatalf("create topic %s: %v", tp, err)
+			return fmt.Errorf("create topic %s: %w", tp, err)
 		}
 	}
+	return nil
 }
 
 // Writer returns a synchronous acks=all writer that partitions by key.
@@ -105,17 +133,25 @@ func (c *Cluster) Writer() *kafka.Writer {
 // Produce writes msgs (each with its Topic set) and fails t on error.
 func (c *Cluster) Produce(t testing.TB, msgs ...kafka.Message) {
 	t.Helper()
-	w := c.Writer()
-	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := c.ProduceContext(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ProduceContext is Produce returning an error.
+func (c *Cluster) ProduceContext(ctx context.Context, msgs ...kafka.Message) error {
+	w := c.Writer()
+	defer w.Close()
 	for len(msgs) > 0 {
 		n := min(len(msgs), 5000)
 		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
-			t.Fatalf("produce: %v", err)
+			return fmt.Errorf("produce: %w", err)
 		}
 		msgs = msgs[n:]
 	}
+	return nil
 }
 
 // EndOffsets returns the high-water mark of each partition of topic.
@@ -204,9 +240,18 @@ func (c *Cluster) ReadAll(t testing.TB, topic string) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	out, err := c.ReadAllContext(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// ReadAllContext is ReadAll returning an error.
+func (c *Cluster) ReadAllContext(ctx context.Context, topic string) ([]kafka.Message, error) {
 	end, err := c.EndOffsets(ctx, topic)
 	if err != nil {
-		t.Fatalf("end offsets of %s: %v", topic, err)
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	var out []kafka.Message
 	for p := range Partitions {
@@ -218,7 +263,7 @@ func (c *Cluster) ReadAll(t testing.TB, topic string) []kafka.Message {
 			m, err := r.ReadMessage(ctx)
 			if err != nil {
 				r.Close()
-				t.Fatalf("read %s/%d: %v", topic, p, err)
+				return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
 			}
 			out = append(out, m)
 			if m.Offset+1 >= end[p] {
@@ -227,7 +272,7 @@ func (c *Cluster) ReadAll(t testing.TB, topic string) []kafka.Message {
 		}
 		r.Close()
 	}
-	return out
+	return out, nil
 }
 
 // String names the cluster for test logs.
