@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkatest"
+)
+
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := Main(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestOperatorCommands drives bulk-link and replay end to end through Main.
+func TestOperatorCommands(t *testing.T) {
+	kc := kafkatest.Start(t)
+	link, dlq := kc.Topic("account.linked"), kc.Topic("regnotify.dlq")
+	kc.CreateTopics(t, link, dlq)
+	brokers := "--brokers=" + strings.Join(kc.Brokers, ",")
+
+	file := filepath.Join(t.TempDir(), "accounts.csv")
+	if err := os.WriteFile(file, []byte("uid,siteUid\n_gid_a,cust-a\n_gid_b,_gid_b\n_gid_c,cust-c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, "bulk-link", brokers, "--file", file, "--topic", link)
+	if code != 0 || !strings.Contains(out, "produced 2, rejected 1") {
+		t.Fatalf("bulk-link: exit %d, stdout %q, stderr %s; want exit 0 and produced 2, rejected 1", code, out, errOut)
+	}
+
+	kc.Produce(t, kafka.Message{Topic: dlq, Key: []byte("_gid_a"), Value: []byte(`{}`), Headers: []kafka.Header{
+		{Key: worker.HeaderErrorClass, Value: []byte(worker.ClassRejected)},
+		{Key: worker.HeaderOriginalTopic, Value: []byte(link)},
+		{Key: worker.HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
+	}})
+	group := "--group=" + kc.Group("replay")
+	code, out, errOut = runMain(t, "replay", brokers, group, "--dlq-topic", dlq, "--dry-run", "--since", "1h ago")
+	if code != 0 || !strings.Contains(out, "would replay 1") || !strings.Contains(out, link) {
+		t.Fatalf("replay --dry-run: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	code, out, errOut = runMain(t, "replay", brokers, group, "--dlq-topic", dlq)
+	if code != 0 || !strings.Contains(out, "replayed 1,") {
+		t.Fatalf("replay: exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	if n := len(kc.ReadAll(t, link)); n != 3 {
+		t.Errorf("records on %s: got %d, want 2 linked + 1 replayed", link, n)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", brokers, "--class", "nope"}, "--class"},
+		{[]string{"replay", brokers, "--since", "yesterday"}, "--since"},
+		{[]string{"replay", brokers, "--dry-run", "--follow"}, "exclude"},
+		{[]string{"bulk-link", brokers, "--file", filepath.Join(t.TempDir(), "missing.csv")}, "--file"},
+	} {
+		code, _, errOut := runMain(t, tt.args...)
+		if code != 2 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming %s", tt.args, code, errOut, tt.want)
+		}
+	}
+}
+
+func TestOperatorCommandsWrongPassword(t *testing.T) {
+	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", "right"))
+	file := filepath.Join(t.TempDir(), "accounts.csv")
+	if err := os.WriteFile(file, []byte("uid,siteUid\n_gid_a,cust-a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--brokers=" + strings.Join(kc.Brokers, ","), "--kafka-sasl-mechanism=scram-sha-256", "--kafka-sasl-username=ops", "--kafka-sasl-password=hunter2"}
+	for _, args := range [][]string{
+		append([]string{"replay"}, common...),
+		append([]string{"bulk-link", "--file", file}, common...),
+	} {
+		start := time.Now()
+		code, _, errOut := runMain(t, args...)
+		if code != 1 || !strings.Contains(errOut, `SASL authentication failed for user "ops"`) || strings.Contains(errOut, "hunter2") {
+			t.Errorf("%s with a wrong password: exit %d, stderr %q; want exit 1, a clear SASL message, no password", args[0], code, errOut)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s with a wrong password took %v, want a fast failure", args[0], took)
+		}
+	}
+}
