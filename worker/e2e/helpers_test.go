@@ -146,7 +146,12 @@ func (w *world) dlq() []kafka.Message {
 // extra texts (errors, outputs) for the secrets in any form.
 func (w *world) checkNoSecrets(extra ...string) {
 	w.t.Helper()
-	forms := w.Credentials.SecretForms()
+	w.checkNoSecretsForms(w.Credentials.SecretForms(), extra...)
+}
+
+// checkNoSecretsForms is checkNoSecrets for the given secret forms.
+func (w *world) checkNoSecretsForms(forms []string, extra ...string) {
+	w.t.Helper()
 	check := func(where, text string) {
 		for _, f := range forms {
 			if strings.Contains(text, f) {
