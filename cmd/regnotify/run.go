@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -137,6 +139,18 @@ func (c *runCmd) Run(e *env) error {
 // runWorker wires the Gigya client, the dead-letter writer and the worker,
 // and runs until e.ctx ends.
 func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) error {
+	// Credentials and TLS trust cannot fix themselves: fail at once. A
+	// broker that is merely not up yet is waited for (not ready meanwhile).
+	cctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
+	err := cfg.Kafka.Check(cctx)
+	cancel()
+	var ce *worker.CheckError
+	if errors.As(err, &ce) && (ce.Auth || ce.TLS) {
+		return err
+	}
+	if err != nil && e.ctx.Err() == nil {
+		log.Warn("kafka not reachable yet; will keep trying", zap.Error(err))
+	}
 	metrics := worker.NewMetrics()
 	gopts.Observe = metrics.ObserveGigya
 	gopts.Logger = log.Named("gigya")
