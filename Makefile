@@ -4,19 +4,23 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME ?= 30s
+IMAGE   ?= regnotify:$(VERSION)
 
-.PHONY: build test dev bench fuzz lint vet
+.PHONY: build test dev bench fuzz lint vet image docs
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/regnotify
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
-# The whole suite, with the race detector.
+# The whole suite, with the race detector; then the deployment checks
+# (nested module deploy/, kept apart for its heavy dependencies).
 test: vet
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd deploy && $(GO) test -count=1 -timeout 10m ./...
 
 dev:
 	$(GO) run ./cmd/regnotify dev --demo 200
@@ -29,3 +33,11 @@ fuzz:
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+# Container image (needs Docker with BuildKit).
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+
+# Regenerate the configuration reference from the flag definitions.
+docs:
+	$(GO) run ./cmd/regnotify docs > deploy/CONFIGURATION.md
