@@ -70,6 +70,10 @@ type partitionOffsets struct {
 	mu      sync.Mutex
 	pending []pendingOffset // fetch order, increasing offsets
 	next    int64           // offset to commit: after the last finished contiguous message; -1 none yet
+	// drained, if set, is signalled (never blocking) when every fetched
+	// message has finished: the commit loop commits soon instead of at its
+	// next tick.
+	drained chan<- struct{}
 }
 
 type pendingOffset struct {
@@ -114,6 +118,12 @@ func (p *partitionOffsets) finish(offset int64) {
 		p.pending = p.pending[i:]
 		if len(p.pending) == 0 {
 			p.pending = p.pending[:0:0] // let the old array go
+			if p.drained != nil {
+				select {
+				case p.drained <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }

@@ -173,3 +173,30 @@ func TestOutageOpensOnlyAcrossUsersAndFreezesClock(t *testing.T) {
 		t.Errorf("state changes = %v, want [true false]", changes)
 	}
 }
+
+func TestPartitionOffsetsSignalsDrained(t *testing.T) {
+	ch := make(chan struct{}, 1)
+	p := newPartitionOffsets()
+	p.drained = ch
+	p.add(1)
+	p.add(2)
+	p.finish(2)
+	select {
+	case <-ch:
+		t.Fatal("drained signalled with offset 1 unfinished")
+	default:
+	}
+	p.finish(1)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("drained not signalled after every fetched offset finished")
+	}
+	p.add(3)
+	p.add(4)
+	p.finish(3)
+	p.finish(4) // the buffer is free again: one signal, never blocking
+	if len(ch) != 1 {
+		t.Fatalf("%d signals buffered, want 1", len(ch))
+	}
+}
