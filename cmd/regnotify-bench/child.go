@@ -1,194 +1,97 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 )
 
-// buildWorker compiles ./cmd/regnotify into dir and returns the binary's
-// path. The bench runs the same binary users run, built the way make build
-// builds it (trimpath, stripped).
-func buildWorker(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "regnotify")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/regnotify/regnotify/cmd/regnotify")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build regnotify: %w\n%s", err, out.String())
+// buildProfiling compiles ./cmd/regnotify into dir with one more file in
+// package main, added through -overlay (the source tree is untouched): it
+// serves net/http/pprof on the address in REGNOTIFY_BENCH_PPROF. The binary
+// users run has no pprof; this one is for -pprof only.
+func buildProfiling(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-f", "{{.Dir}}", "github.com/regnotify/regnotify/cmd/regnotify").Output()
+	if err != nil {
+		return "", fmt.Errorf("locate cmd/regnotify: %w", err)
+	}
+	src := filepath.Join(dir, "pprof_overlay.go")
+	if err := os.WriteFile(src, []byte(pprofOverlay), 0o644); err != nil {
+		return "", err
+	}
+	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {
+		filepath.Join(strings.TrimSpace(string(out)), "zz_bench_pprof.go"): src,
+	}})
+	if err != nil {
+		return "", err
+	}
+	ofile := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(ofile, overlay, 0o644); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "regnotify-pprof")
+	cmd := exec.CommandContext(ctx, "go", "build", "-overlay", ofile, "-o", bin, "github.com/regnotify/regnotify/cmd/regnotify")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build regnotify with pprof: %w\n%s", err, out)
 	}
 	return bin, nil
 }
 
-// workerOpts are the settings of one `regnotify run` child.
-type workerOpts struct {
-	brokers     []string
-	group       string
-	topics      topics
-	simURL      string
-	auth        string
-	concurrency int
-	rateLimit   float64
-	extraArgs   []string // e.g. a pprof flag
-}
+const pprofOverlay = `package main
 
-// child is a running `regnotify run` process.
-type child struct {
-	cmd      *exec.Cmd
-	httpAddr string
-	stderr   *syncBuffer
-	exited   chan struct{}
-	err      error // Wait's result, set before exited closes
-}
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+)
 
-// startWorker starts `regnotify run` with o, configured the way an operator
-// would: flags for the settings, environment variables for the secrets.
-func startWorker(ctx context.Context, bin string, o workerOpts) (*child, error) {
-	httpAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	args := []string{"run",
-		"--brokers", strings.Join(o.brokers, ","),
-		"--group", o.group,
-		"--topics", strings.Join(o.topics.consumed(), ","),
-		"--dlq-topic", o.topics.dlq,
-		"--concurrency", strconv.Itoa(o.concurrency),
-		"--rate-limit", strconv.FormatFloat(o.rateLimit, 'f', -1, 64),
-		"--gigya-base-url", o.simURL,
-		"--gigya-auth", o.auth,
-		"--http-addr", httpAddr,
-		"--shutdown-timeout", "10s",
-	}
-	args = append(args, o.extraArgs...)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"GIGYA_API_KEY="+benchAPIKey,
-		"GIGYA_USER_KEY="+benchUserKey,
-		"GIGYA_SECRET="+benchSecret,
-		"GIGYA_PARTNER_SECRET="+benchPartner,
-	)
-	c := &child{cmd: cmd, httpAddr: httpAddr, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start regnotify run: %w", err)
-	}
-	go func() {
-		c.err = cmd.Wait()
-		close(c.exited)
-	}()
-	return c, nil
-}
-
-// alive returns an error once the child has exited.
-func (c *child) alive() error {
-	select {
-	case <-c.exited:
-		return fmt.Errorf("regnotify run exited early: %v\n%s", c.err, c.stderr.tail(4096))
-	default:
-		return nil
+func init() {
+	if addr := os.Getenv("REGNOTIFY_BENCH_PPROF"); addr != "" {
+		go func() { _ = http.ListenAndServe(addr, nil) }()
 	}
 }
+`
 
-// waitReady polls /readyz until the worker is in the consumer group.
-func (c *child) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	hc := &http.Client{Timeout: time.Second}
-	for {
-		if err := c.alive(); err != nil {
+// profile fetches a CPU profile of the child over the next d, and then its
+// allocation profile, into dir/<name>.cpu.pprof and dir/<name>.allocs.pprof.
+func profile(ctx context.Context, addr, dir, name string, d time.Duration) error {
+	get := func(path, file string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
 			return err
 		}
-		resp, err := hc.Get("http://" + c.httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("regnotify run not ready within %v\n%s", timeout, c.stderr.tail(4096))
-		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
 			return err
 		}
-	}
-}
-
-// usage is the child's CPU time (user+sys) so far and its peak resident
-// set. On Linux it reads /proc while the child runs; elsewhere it returns
-// ok=false and stop's rusage has to do.
-func (c *child) usage() (cpu time.Duration, peakRSS int64, ok bool) {
-	if runtime.GOOS != "linux" {
-		return 0, 0, false
-	}
-	pid := c.cmd.Process.Pid
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, false
-	}
-	// Fields after the parenthesised command name; utime and stime are the
-	// 14th and 15th fields of the line, in clock ticks (USER_HZ = 100).
-	s := string(stat)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, 0, false
-	}
-	ut, err1 := strconv.ParseInt(fields[11], 10, 64)
-	st, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	cpu = time.Duration(ut+st) * 10 * time.Millisecond
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, false
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, found := strings.CutPrefix(line, "VmHWM:"); found {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0, 0, false
-			}
-			return cpu, kb << 10, true
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", path, resp.Status)
 		}
+		f, err := os.Create(filepath.Join(dir, file))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, resp.Body); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
 	}
-	return 0, 0, false
-}
-
-// stop sends SIGTERM, waits for the graceful shutdown (killing after 30 s)
-// and returns the child's total CPU time and peak RSS from rusage.
-func (c *child) stop() (cpu time.Duration, peakRSS int64, err error) {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case <-c.exited:
-	case <-t.C:
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-		return 0, 0, errors.New("regnotify run did not stop within 30s of SIGTERM")
+	secs := max(1, int(d.Seconds()))
+	if err := get("/debug/pprof/profile?seconds="+strconv.Itoa(secs), name+".cpu.pprof"); err != nil {
+		return err
 	}
-	if c.err != nil {
-		err = fmt.Errorf("regnotify run: %v\n%s", c.err, c.stderr.tail(4096))
-	}
-	ps := c.cmd.ProcessState
-	cpu = ps.UserTime() + ps.SystemTime()
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		peakRSS = int64(ru.Maxrss) << 10 // kilobytes on Linux
-	}
-	return cpu, peakRSS, err
+	return get("/debug/pprof/allocs", name+".allocs.pprof")
 }
 
 func freeAddr() (string, error) {
@@ -198,26 +101,4 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
-}
-
-// syncBuffer collects the child's output for error messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	if len(s) > n {
-		s = "..." + s[len(s)-n:]
-	}
-	return s
 }

@@ -32,17 +32,20 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // config is the command's flags.
 type config struct {
-	jsonFile string
-	bin      string
-	auth     string
-	smoke    bool
-	only     string
-	quiet    bool
-	timeout  time.Duration
+	jsonFile      string
+	pprofDir      string
+	pprofDuration time.Duration
+	bin           string
+	auth          string
+	smoke         bool
+	only          string
+	quiet         bool
+	timeout       time.Duration
 
 	zeroEvents, zeroConcurrency       int
 	ceilingDuration                   time.Duration
@@ -59,7 +62,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("regnotify-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.jsonFile, "json", "", "also write the results as JSON to `FILE`")
-	fs.StringVar(&c.bin, "bin", "", "regnotify binary to run (default: build ./cmd/regnotify into a temporary directory)")
+	fs.StringVar(&c.pprofDir, "pprof", "", "write CPU and allocation profiles of the worker's zero-latency and latency-50ms runs to `DIR` (those runs use a build with pprof added through -overlay)")
+	fs.DurationVar(&c.pprofDuration, "pprof-duration", 5*time.Second, "with -pprof: length of each CPU profile, from the child's start")
+	fs.StringVar(&c.bin, "bin", "", "regnotify binary to run (default: build ./cmd/regnotify with worker/e2e.Build into a temporary directory)")
 	fs.StringVar(&c.auth, "auth", "signed", "Gigya auth mode of worker and client: signed or secret (bearer costs ~1 ms CPU per call for RSA and measures RSA, not regnotify)")
 	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes, no targets: checks that every scenario runs")
 	fs.StringVar(&c.only, "only", "", "run only these scenarios, comma-separated")
@@ -170,24 +175,24 @@ func runBench(ctx context.Context, cfg config, logf func(string, ...any)) (*repo
 		return nil, err
 	}
 	rep := &report{Machine: machineInfo(cfg)}
-	bin := cfg.bin
-	if bin == "" {
-		dir, err := os.MkdirTemp("", "regnotify-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		logf("building regnotify")
-		if bin, err = buildWorker(ctx, dir); err != nil {
-			return nil, err
-		}
-	}
-	br, err := startBroker()
+	dir, err := os.MkdirTemp("", "regnotify-bench-")
 	if err != nil {
 		return nil, err
 	}
-	defer br.close()
-	b := &bench{broker: br, bin: bin, cfg: cfg, logf: logf}
+	defer os.RemoveAll(dir)
+	b := &bench{bin: cfg.bin, cfg: cfg, logf: logf}
+	if b.bin == "" {
+		logf("building regnotify")
+		if b.bin, err = e2e.Build(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.pprofDir != "" {
+		logf("building regnotify with pprof")
+		if b.profBin, err = buildProfiling(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	for _, s := range scenarios {
 		if len(want) > 0 && !want[s.name] {

@@ -14,15 +14,15 @@ import (
 
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/worker/e2e"
 )
 
-// bench holds what the scenarios share: the broker, the worker binary and
-// the sizes.
+// bench holds what the scenarios share: the worker binaries and the sizes.
 type bench struct {
-	broker *broker
-	bin    string
-	cfg    config
-	logf   func(format string, args ...any)
+	bin     string // regnotify, as built by e2e.Build or given by -bin
+	profBin string // with pprof (-pprof), else ""
+	cfg     config
+	logf    func(format string, args ...any)
 }
 
 // workerRun is what one run of the `regnotify run` child measured.
@@ -38,52 +38,99 @@ type workerRun struct {
 
 func (r workerRun) perSec() float64 { return float64(r.events) / r.elapsed.Seconds() }
 
-// runWorker produces a backlog of n events into fresh topics, starts
-// `regnotify run` on them and measures until the group's committed offsets
+// runWorker produces a backlog of n events into a fresh world, starts
+// `regnotify run` on it and measures until the group's committed offsets
 // cover the backlog.
 func (b *bench) runWorker(ctx context.Context, name string, n int, faults gigyasim.Faults, concurrency int, rateLimit float64) (workerRun, error) {
-	sim, err := startSimulator(faults, false)
+	env, closeEnv, err := newEnv(ctx, faults)
 	if err != nil {
 		return workerRun{}, err
 	}
-	defer sim.close()
-	tp, err := b.broker.createTopics(ctx, name)
-	if err != nil {
-		return workerRun{}, err
-	}
-	if err := b.broker.produce(ctx, backlog(tp, name, n)); err != nil {
+	defer closeEnv()
+	if err := produce(ctx, env, backlog(env, name, n)); err != nil {
 		return workerRun{}, err
 	}
 	b.logf("%s: %d events produced; starting regnotify run (concurrency %d, rate limit %g)", name, n, concurrency, rateLimit)
-	group := name + ".regnotify"
-	start := time.Now()
-	c, err := startWorker(ctx, b.bin, workerOpts{
-		brokers: b.broker.addrs, group: group, topics: tp, simURL: sim.url, auth: b.cfg.auth,
-		concurrency: concurrency, rateLimit: rateLimit,
-	})
+	o := b.workerOptions(concurrency, rateLimit)
+	prof := b.profBin != "" && (name == "zero-latency" || name == "latency-50ms")
+	var pprofAddr string
+	if prof {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return workerRun{}, err
+		}
+		o.Bin = b.profBin
+		o.ExtraEnv = append(o.ExtraEnv, "REGNOTIFY_BENCH_PPROF="+pprofAddr)
+	}
+	w, err := env.StartWorker(ctx, o)
 	if err != nil {
 		return workerRun{}, err
 	}
-	done, err := b.broker.waitCaughtUp(ctx, group, tp.consumed(), b.cfg.timeout, c.alive)
-	cpu, rss, live := c.usage()
-	scpu, srss, serr := c.stop()
+	defer w.Close()
+	profDone := make(chan error, 1)
+	if prof {
+		go func() {
+			if err := sleep(ctx, 200*time.Millisecond); err != nil { // the pprof listener
+				profDone <- err
+				return
+			}
+			profDone <- profile(ctx, pprofAddr, b.cfg.pprofDir, name, b.cfg.pprofDuration)
+		}()
+	} else {
+		profDone <- nil
+	}
+	done, err := waitCaughtUp(ctx, env, b.cfg.timeout, exited(w))
+	if perr := <-profDone; perr != nil {
+		b.logf("%s: profile: %v", name, perr)
+	}
 	if err != nil {
-		return workerRun{}, fmt.Errorf("%s: %w", name, err)
+		return workerRun{}, fmt.Errorf("%s: %w", name, logTail(w, err))
+	}
+	u, uerr := w.Usage()
+	st, serr := w.Stop(30 * time.Second)
+	if serr == nil && st.Code != 0 {
+		serr = fmt.Errorf("exit code %d", st.Code)
 	}
 	if serr != nil {
-		return workerRun{}, fmt.Errorf("%s: %w", name, serr)
+		return workerRun{}, fmt.Errorf("%s: stop regnotify run: %w", name, logTail(w, serr))
 	}
-	if !live { // no /proc: the whole life of the process
-		cpu, rss = scpu, srss
+	if uerr != nil { // no /proc: the whole life of the process
+		u.CPU, u.PeakRSS = st.CPU, st.MaxRSS
 	}
-	first := sim.firstCall()
-	r := workerRun{
-		events: n, elapsed: done.Sub(first), startup: first.Sub(start), cpu: cpu, peakRSS: rss,
-		calls: sim.apiCalls(), rateLimited: sim.rateLimited(),
-	}
+	first := firstReceipt(env, name, n)
+	r := workerRun{events: n, elapsed: done.Sub(first), startup: first.Sub(w.Started), cpu: u.CPU, peakRSS: u.PeakRSS}
+	r.calls, r.rateLimited = simCounts(env)
 	b.logf("%s: %d events in %v (startup %v), %.0f/s, child CPU %v, peak RSS %.1f MiB, %d calls",
-		name, n, r.elapsed.Round(time.Millisecond), r.startup.Round(time.Millisecond), r.perSec(), cpu, mib(rss), r.calls)
+		name, n, r.elapsed.Round(time.Millisecond), r.startup.Round(time.Millisecond), r.perSec(), u.CPU, mib(u.PeakRSS), r.calls)
 	return r, nil
+}
+
+// workerOptions is how the bench runs `regnotify run`: the production
+// defaults but for concurrency, rate limit and the auth mode.
+func (b *bench) workerOptions(concurrency int, rateLimit float64) e2e.WorkerOptions {
+	return e2e.WorkerOptions{
+		Bin: b.bin, Concurrency: concurrency, RateLimit: rateLimit,
+		RetryInitial: 500 * time.Millisecond, RetryMaxInterval: 30 * time.Second, RetryMaxElapsed: 2 * time.Minute,
+		Args: []string{"--gigya-auth", b.cfg.auth},
+	}
+}
+
+// exited returns an error once w has exited.
+func exited(w *e2e.Worker) func() error {
+	return func() error {
+		if w.Exited() {
+			return errors.New("regnotify run exited early")
+		}
+		return nil
+	}
+}
+
+// logTail adds the end of the worker's log to err.
+func logTail(w *e2e.Worker, err error) error {
+	logs, _ := w.Logs()
+	if len(logs) > 4096 {
+		logs = logs[len(logs)-4096:]
+	}
+	return fmt.Errorf("%w\nworker log (end):\n%s", err, logs)
 }
 
 // zeroLatency: the worker's own cost, against a simulator that answers at
@@ -119,12 +166,12 @@ func (b *bench) zeroLatency(ctx context.Context) (*result, error) {
 // no Kafka, in this process: what the worker could reach if Kafka, ordering
 // and commits were free.
 func (b *bench) httpCeiling(ctx context.Context, conc int, d time.Duration) (float64, error) {
-	sim, err := startSimulator(gigyasim.Faults{}, false)
+	env, closeEnv, err := newEnv(ctx, gigyasim.Faults{})
 	if err != nil {
 		return 0, err
 	}
-	defer sim.close()
-	client, err := sim.client(gigya.AuthMode(b.cfg.auth), conc)
+	defer closeEnv()
+	client, err := client(env, b.cfg.auth, conc)
 	if err != nil {
 		return 0, err
 	}
@@ -217,25 +264,21 @@ func (b *bench) rateLimited(ctx context.Context) (*result, error) {
 func (b *bench) naive(ctx context.Context) (*result, error) {
 	const name = "naive-baseline"
 	n := b.cfg.naiveEvents
-	sim, err := startSimulator(gigyasim.Faults{Latency: 50 * time.Millisecond, Jitter: 5 * time.Millisecond}, false)
+	env, closeEnv, err := newEnv(ctx, gigyasim.Faults{Latency: 50 * time.Millisecond, Jitter: 5 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	defer sim.close()
-	client, err := sim.client(gigya.AuthMode(b.cfg.auth), 1)
+	defer closeEnv()
+	client, err := client(env, b.cfg.auth, 1)
 	if err != nil {
 		return nil, err
 	}
 	defer client.Close()
-	tp, err := b.broker.createTopics(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.broker.produce(ctx, backlog(tp, name, n)); err != nil {
+	if err := produce(ctx, env, backlog(env, name, n)); err != nil {
 		return nil, err
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: b.broker.addrs, GroupID: name + ".naive", GroupTopics: tp.consumed(),
+		Brokers: env.Kafka.Brokers, GroupID: env.Group, GroupTopics: env.Topics(),
 		StartOffset: kafka.FirstOffset, MinBytes: 1, MaxBytes: 1 << 20,
 	})
 	defer r.Close()
@@ -273,39 +316,35 @@ func (b *bench) naive(ctx context.Context) (*result, error) {
 // latency of each is produce call → the simulator receiving its call.
 func (b *bench) latencyP99(ctx context.Context) (*result, error) {
 	const name = "latency-p99"
-	sim, err := startSimulator(gigyasim.Faults{Latency: 20 * time.Millisecond}, true)
+	env, closeEnv, err := newEnv(ctx, gigyasim.Faults{Latency: 20 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	defer sim.close()
-	tp, err := b.broker.createTopics(ctx, name)
+	defer closeEnv()
+	w, err := env.StartWorker(ctx, b.workerOptions(64, 0))
 	if err != nil {
 		return nil, err
 	}
-	group := name + ".regnotify"
-	c, err := startWorker(ctx, b.bin, workerOpts{
-		brokers: b.broker.addrs, group: group, topics: tp, simURL: sim.url, auth: b.cfg.auth,
-		concurrency: 64, rateLimit: 0,
-	})
-	if err != nil {
+	defer w.Close()
+	if err := w.WaitReady(ctx, b.cfg.timeout); err != nil {
+		return nil, logTail(w, err)
+	}
+	// Warm up: a few events per partition, so that every partition reader
+	// has fetched before the measured events.
+	if err := produce(ctx, env, backlog(env, name+"-warm", 64)); err != nil {
 		return nil, err
 	}
-	defer c.stop() //nolint:errcheck // stopped explicitly below; this is for early returns
-	if err := c.waitReady(ctx, b.cfg.timeout); err != nil {
-		return nil, err
-	}
-	// Warm up: one event per partition at least, so that every partition
-	// reader has fetched once before the measured events.
-	warm := backlog(tp, name+"-warm", 16*partitions)
-	if err := b.broker.produce(ctx, warm); err != nil {
-		return nil, err
-	}
-	if _, err := b.broker.waitCaughtUp(ctx, group, tp.consumed(), b.cfg.timeout, c.alive); err != nil {
-		return nil, err
+	if _, err := waitCaughtUp(ctx, env, b.cfg.timeout, exited(w)); err != nil {
+		return nil, logTail(w, err)
 	}
 
-	w := b.broker.writer(1)
-	defer w.Close()
+	// One message per write, sent at once: the produce time is the
+	// event's, not a batch's.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	wr := &kafka.Writer{Addr: kafka.TCP(env.Kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchSize: 1, BatchTimeout: time.Millisecond, Transport: tr}
+	defer wr.Close()
 	rate, d := b.cfg.p99Rate, b.cfg.p99Duration
 	n := int(rate * d.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
@@ -315,22 +354,22 @@ func (b *bench) latencyP99(ctx context.Context) (*result, error) {
 		if err := sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
 			return nil, err
 		}
-		m := event(tp, name, i)
+		m := event(env, name, i)
 		produced[i] = time.Now()
-		if err := w.WriteMessages(ctx, m); err != nil {
+		if err := wr.WriteMessages(ctx, m); err != nil {
 			return nil, fmt.Errorf("%s: produce: %w", name, err)
 		}
 	}
-	done, err := b.broker.waitCaughtUp(ctx, group, tp.consumed(), b.cfg.timeout, c.alive)
+	done, err := waitCaughtUp(ctx, env, b.cfg.timeout, exited(w))
 	if err != nil {
-		return nil, err
+		return nil, logTail(w, err)
 	}
-	if _, _, err := c.stop(); err != nil {
-		return nil, err
+	if st, err := w.Stop(30 * time.Second); err != nil || st.Code != 0 {
+		return nil, logTail(w, fmt.Errorf("stop regnotify run: exit %d, %v", st.Code, err))
 	}
 	lat := make([]time.Duration, 0, n)
 	for i := range n {
-		at, ok := sim.receipt(uidOf(name, i))
+		at, ok := receipt(env, name, i)
 		if !ok {
 			return nil, fmt.Errorf("%s: event %d committed but never reached the simulator", name, i)
 		}
