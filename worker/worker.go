@@ -245,7 +245,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		HeartbeatInterval: w.cfg.HeartbeatInterval,
 		JoinGroupBackoff:  time.Second,
 		Timeout:           5 * time.Second,
-		ErrorLogger:       kafkaLogger(w.log),
+		ErrorLogger:       KafkaLogger(w.log),
 	}
 	if err := gcfg.Validate(); err != nil {
 		return fmt.Errorf("consumer group config: %w", err)
@@ -287,7 +287,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	eg.Go(func() error {
 		defer stopProbe()
 		w.consume(egCtx, group)
-		closeBounded(w.log, "consumer group", group.Close, 10*time.Second)
+		CloseBounded(w.log, "consumer group", group.Close, 10*time.Second)
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -503,14 +503,14 @@ func (w *Worker) fetch(ctx context.Context, topic string, a kafka.PartitionAssig
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		IsolationLevel: kafka.ReadCommitted,
-		ErrorLogger:    kafkaLogger(w.log),
+		ErrorLogger:    KafkaLogger(w.log),
 	}
 	if err := rcfg.Validate(); err != nil {
 		w.log.Error("reader config", zap.Error(err))
 		return
 	}
 	r := kafka.NewReader(rcfg)
-	defer closeBounded(w.log, "partition reader", r.Close, 5*time.Second)
+	defer CloseBounded(w.log, "partition reader", r.Close, 5*time.Second)
 	if err := r.SetOffset(a.Offset); err != nil {
 		w.log.Error("set offset", zap.String("topic", topic), zap.Int("partition", a.ID), zap.Error(err))
 		return
@@ -574,9 +574,10 @@ func (w *Worker) runJob(ctx context.Context, j *job) {
 	<-w.slots
 }
 
-// closeBounded calls close but waits at most d: kafka-go's Close can hang
-// when brokers are unreachable, and shutdown must stay bounded.
-func closeBounded(log *zap.Logger, what string, close func() error, d time.Duration) {
+// CloseBounded calls close but waits at most d: kafka-go's Close can hang
+// when brokers are unreachable, and shutdown must stay bounded. An error or
+// a timeout is logged, not returned: there is nothing left to do about it.
+func CloseBounded(log *zap.Logger, what string, close func() error, d time.Duration) {
 	done := make(chan error, 1)
 	go func() { done <- close() }()
 	t := time.NewTimer(d)
@@ -591,9 +592,9 @@ func closeBounded(log *zap.Logger, what string, close func() error, d time.Durat
 	}
 }
 
-// kafkaLogger routes kafka-go's error log to zap at debug level: the worker
-// logs the state changes that matter itself.
-func kafkaLogger(log *zap.Logger) kafka.Logger {
+// KafkaLogger routes kafka-go's error log to zap at debug level: the
+// commands log the state changes that matter themselves.
+func KafkaLogger(log *zap.Logger) kafka.Logger {
 	s := log.Named("kafka").Sugar()
 	return kafka.LoggerFunc(func(msg string, args ...any) { s.Debugf(msg, args...) })
 }

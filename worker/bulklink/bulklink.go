@@ -255,7 +255,7 @@ func (l *Linker) Run(ctx context.Context) (Stats, error) {
 		}
 		defer tr.CloseIdleConnections()
 		kw := l.writer(tr)
-		defer closeBounded(l.log, "writer", kw.Close, 10*time.Second)
+		defer worker.CloseBounded(l.log, "writer", kw.Close, 10*time.Second)
 		w = kw
 	}
 	l.log.Info("bulk-link starting", zap.String("file", l.cfg.File), zap.String("topic", l.cfg.Topic),
@@ -561,21 +561,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	*c.n += int64(n)
 	return n, err
-}
-
-// closeBounded calls close but waits at most d: kafka-go's Close can hang
-// when brokers are unreachable.
-func closeBounded(log *zap.Logger, what string, close func() error, d time.Duration) {
-	done := make(chan error, 1)
-	go func() { done <- close() }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Debug("close", zap.String("what", what), zap.Error(err))
-		}
-	case <-t.C:
-		log.Warn("close timed out", zap.String("what", what), zap.Duration("after", d))
-	}
 }

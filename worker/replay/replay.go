@@ -207,7 +207,7 @@ func (r *Replayer) Run(ctx context.Context) (Stats, error) {
 			ReadTimeout:  10 * time.Second,
 			Transport:    tr,
 		}
-		defer closeBounded(r.log, "writer", kw.Close, 10*time.Second)
+		defer worker.CloseBounded(r.log, "writer", kw.Close, 10*time.Second)
 		w = kw
 	}
 	err = r.runGroup(ctx, w, end)
@@ -294,7 +294,7 @@ func (r *Replayer) runGroup(ctx context.Context, w MessageWriter, end map[int]in
 		HeartbeatInterval: 3 * time.Second,
 		JoinGroupBackoff:  time.Second,
 		Timeout:           5 * time.Second,
-		ErrorLogger:       kafkaLogger(r.log),
+		ErrorLogger:       worker.KafkaLogger(r.log),
 	}
 	if err := gcfg.Validate(); err != nil {
 		return fmt.Errorf("replay: consumer group config: %w", err)
@@ -303,7 +303,7 @@ func (r *Replayer) runGroup(ctx context.Context, w MessageWriter, end map[int]in
 	if err != nil {
 		return fmt.Errorf("replay: consumer group: %w", err)
 	}
-	defer closeBounded(r.log, "consumer group", group.Close, 10*time.Second)
+	defer worker.CloseBounded(r.log, "consumer group", group.Close, 10*time.Second)
 	var lastErr string
 	for {
 		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -385,7 +385,7 @@ func (r *Replayer) partition(stop context.Context, a kafka.PartitionAssignment, 
 	if err != nil {
 		return false, err
 	}
-	defer closeBounded(r.log, "partition reader", rd.Close, 5*time.Second)
+	defer worker.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
 	for {
 		batch, err := r.fetchBatch(stop, rd, end)
 		if len(batch) > 0 {
@@ -418,7 +418,7 @@ func (r *Replayer) reader(partition int, offset int64) (*kafka.Reader, error) {
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		IsolationLevel: kafka.ReadCommitted,
-		ErrorLogger:    kafkaLogger(r.log),
+		ErrorLogger:    worker.KafkaLogger(r.log),
 	}
 	if err := rcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("replay: reader config: %w", err)
@@ -541,7 +541,7 @@ func (r *Replayer) dryRun(ctx context.Context, start, end map[int]int64) error {
 			return err
 		}
 		err = r.listPartition(ctx, rd, end[p])
-		closeBounded(r.log, "partition reader", rd.Close, 5*time.Second)
+		worker.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -583,27 +583,4 @@ func (r *Replayer) listPartition(ctx context.Context, rd *kafka.Reader, end int6
 			return nil
 		}
 	}
-}
-
-// closeBounded calls close but waits at most d: kafka-go's Close can hang
-// when brokers are unreachable.
-func closeBounded(log *zap.Logger, what string, close func() error, d time.Duration) {
-	done := make(chan error, 1)
-	go func() { done <- close() }()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Debug("close", zap.String("what", what), zap.Error(err))
-		}
-	case <-t.C:
-		log.Warn("close timed out", zap.String("what", what), zap.Duration("after", d))
-	}
-}
-
-// kafkaLogger routes kafka-go's error log to zap at debug level.
-func kafkaLogger(log *zap.Logger) kafka.Logger {
-	s := log.Named("kafka").Sugar()
-	return kafka.LoggerFunc(func(msg string, args ...any) { s.Debugf(msg, args...) })
 }
