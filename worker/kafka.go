@@ -108,36 +108,37 @@ func (k Kafka) Validate() error {
 	return err
 }
 
-// Dialer returns a kafka-go dialer for readers and consumer groups.
-func (k Kafka) Dialer() (*kafka.Dialer, error) {
+// connParts are the pieces both kinds of kafka-go connection need.
+func (k Kafka) connParts() (*tls.Config, sasl.Mechanism, time.Duration, error) {
 	t, err := k.tlsConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	m, err := k.mechanism()
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	timeout := k.DialTimeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
+	}
+	return t, m, timeout, nil
+}
+
+// Dialer returns a kafka-go dialer for readers and consumer groups.
+func (k Kafka) Dialer() (*kafka.Dialer, error) {
+	t, m, timeout, err := k.connParts()
+	if err != nil {
+		return nil, err
 	}
 	return &kafka.Dialer{Timeout: timeout, DualStack: true, TLS: t, SASLMechanism: m, KeepAlive: 30 * time.Second}, nil
 }
 
 // Transport returns a kafka-go transport for writers.
 func (k Kafka) Transport() (*kafka.Transport, error) {
-	t, err := k.tlsConfig()
+	t, m, timeout, err := k.connParts()
 	if err != nil {
 		return nil, err
-	}
-	m, err := k.mechanism()
-	if err != nil {
-		return nil, err
-	}
-	timeout := k.DialTimeout
-	if timeout == 0 {
-		timeout = 10 * time.Second
 	}
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	return &kafka.Transport{Dial: d.DialContext, TLS: t, SASL: m, DialTimeout: timeout, IdleTimeout: 30 * time.Second, MetadataTTL: 15 * time.Second}, nil
