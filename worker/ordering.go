@@ -8,15 +8,31 @@ import (
 // order they were submitted, while jobs with different keys run concurrently.
 // It does not bound concurrency: the caller holds a slot per submitted job
 // (see Worker.slots) so that running and queued jobs together stay bounded.
+//
+// Jobs run on a fixed set of runner goroutines, not on a goroutine each: a
+// Gigya call grows a fresh goroutine's stack every time (about 5 % of the
+// worker's CPU at full speed), a runner's stack stays grown. With as many
+// runners as slots, a job never waits for a runner.
 type keyed struct {
-	mu     sync.Mutex
-	queues map[string][]*job // key → jobs waiting behind the running one
-	wg     sync.WaitGroup
-	run    func(*job)
+	mu      sync.Mutex
+	queues  map[string][]*job // key → jobs waiting behind the running one
+	wg      sync.WaitGroup    // submitted chains not yet run to their end
+	run     func(*job)
+	heads   chan *job // jobs free to run: none with their key is running
+	runners sync.WaitGroup
 }
 
-func newKeyed(run func(*job)) *keyed {
-	return &keyed{queues: make(map[string][]*job), run: run}
+// newKeyed starts runners goroutines that call run; stop ends them.
+func newKeyed(runners int, run func(*job)) *keyed {
+	k := &keyed{queues: make(map[string][]*job), run: run, heads: make(chan *job, runners)}
+	for range runners {
+		k.runners.Go(func() {
+			for j := range k.heads {
+				k.loop(j)
+			}
+		})
+	}
+	return k
 }
 
 // submit runs j now or queues it behind the running job with the same key.
@@ -33,7 +49,13 @@ func (k *keyed) submit(j *job) {
 		k.mu.Unlock()
 	}
 	k.wg.Add(1)
-	go k.loop(j)
+	k.heads <- j
+}
+
+// stop ends the runners once they are idle. No submit may follow.
+func (k *keyed) stop() {
+	close(k.heads)
+	k.runners.Wait()
 }
 
 // loop runs j and then, one by one, the jobs queued behind it.

@@ -28,7 +28,8 @@ func BenchmarkKeyedSubmitRun(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			var ran atomic.Int64
-			k := newKeyed(func(*job) { ran.Add(1) })
+			k := newKeyed(64, func(*job) { ran.Add(1) })
+			defer k.stop()
 			jobs := make([]job, keys)
 			b.ReportAllocs()
 			i := 0
@@ -53,7 +54,8 @@ func BenchmarkKeyedSubmitRun(b *testing.B) {
 // per-partition fetchers do, while the jobs finish on their own goroutines:
 // the scheduler's mutex under contention.
 func BenchmarkKeyedParallel(b *testing.B) {
-	k := newKeyed(func(*job) {})
+	k := newKeyed(64, func(*job) {})
+	defer k.stop()
 	var seq atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -17,7 +17,7 @@ func TestKeyedRunsSameKeyInOrderAndOthersConcurrently(t *testing.T) {
 	for k := range keys {
 		perKeyRunning[string(rune('a'+k))] = new(atomic.Int64)
 	}
-	k := newKeyed(func(j *job) {
+	k := newKeyed(64, func(j *job) {
 		if n := perKeyRunning[j.key].Add(1); n != 1 {
 			t.Errorf("key %s: %d jobs running at once, want 1", j.key, n)
 		}
@@ -35,6 +35,7 @@ func TestKeyedRunsSameKeyInOrderAndOthersConcurrently(t *testing.T) {
 		running.Add(-1)
 		perKeyRunning[j.key].Add(-1)
 	})
+	defer k.stop()
 	for i := range perKey {
 		for key := range keys {
 			j := &job{key: string(rune('a' + key))}
@@ -64,7 +65,8 @@ func TestKeyedRunsSameKeyInOrderAndOthersConcurrently(t *testing.T) {
 func TestKeyedEmptyKeyIsUnordered(t *testing.T) {
 	var n atomic.Int64
 	release := make(chan struct{})
-	k := newKeyed(func(j *job) { n.Add(1); <-release })
+	k := newKeyed(64, func(j *job) { n.Add(1); <-release })
+	defer k.stop()
 	for range 5 {
 		k.submit(&job{})
 	}

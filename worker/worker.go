@@ -382,7 +382,8 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer w.joined.Store(false)
 	w.log.Info("joined consumer group", zap.Int32("generation", gen.ID), zap.Strings("partitions", assigned))
 
-	sched := newKeyed(func(j *job) { w.runJob(procCtx, j) })
+	sched := newKeyed(w.cfg.Concurrency, func(j *job) { w.runJob(procCtx, j) })
+	defer sched.stop() // after the drain below: every submitted job has run
 	var fetchers sync.WaitGroup
 	for topic, as := range gen.Assignments {
 		for _, a := range as {
