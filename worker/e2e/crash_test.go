@@ -42,9 +42,17 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		opts.RateLimit = 800
 	}
+	// Stratified: one delay in each of kills equal slices of the range, in
+	// random order, so that chance cannot put every kill before the first
+	// commit.
+	delays := make([]time.Duration, kills)
+	for i := range delays {
+		delays[i] = 200*time.Millisecond + time.Duration((float64(i)+rng.Float64())/float64(kills)*float64(2*time.Second))
+	}
+	rng.Shuffle(len(delays), func(i, j int) { delays[i], delays[j] = delays[j], delays[i] })
 	p := w.start(opts)
 	for i := range kills {
-		time.Sleep(200*time.Millisecond + time.Duration(rng.Int64N(int64(2*time.Second))))
+		time.Sleep(delays[i])
 		if _, err := w.scrape(p); err != nil {
 			t.Logf("scrape before kill %d: %v", i+1, err)
 		}
@@ -58,7 +66,7 @@ func TestCrash(t *testing.T) {
 		if done, _ := w.CaughtUp(w.ctx); done {
 			t.Fatalf("kill %d came after the work was done: scale the load up", i+1)
 		}
-		t.Logf("kill %d at %d notify calls: pid %d ran %v", i+1, notifyCalls(), p.Pid(), st.Duration.Round(time.Millisecond))
+		t.Logf("kill %d at %d notify calls, %d records committed: pid %d ran %v", i+1, notifyCalls(), committed(w), p.Pid(), st.Duration.Round(time.Millisecond))
 		p = w.start(opts) // the join waits for the killed member's session (10 s) to expire
 	}
 	w.waitCaughtUp(3 * time.Minute)
@@ -82,4 +90,19 @@ func TestCrash(t *testing.T) {
 	t.Logf("crash: %d events, %d users, %d SIGKILLs: lost %d, duplicates %d (%d events), false dead letters %d",
 		n, users, kills, len(r.lost), r.duplicates, r.redelivered, r.deadLettered)
 	w.checkNoSecrets()
+}
+
+// committed is the number of records below the group's committed offsets.
+func committed(w *world) int64 {
+	var n int64
+	for _, tp := range w.Topics() {
+		com, err := w.Committed(w.ctx, tp)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		for _, o := range com {
+			n += max(0, o)
+		}
+	}
+	return n
 }

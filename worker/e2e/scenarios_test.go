@@ -452,3 +452,73 @@ func poll(w *world, timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// TestGracefulStopWhileStuck sends SIGTERM while events cannot end (the
+// dead-letter topic refuses writes; then Gigya is down): the worker still
+// exits 0 within the shutdown timeout, commits nothing past the stuck
+// events, and a later worker finishes everything.
+func TestGracefulStopWhileStuck(t *testing.T) {
+	const shutdown = 3 * time.Second
+	w := newWorld(t, e2e.EnvConfig{})
+	msgs := w.workload(200, 20, 9)
+	msgs = append(msgs, kafka.Message{Topic: w.RegisteredTopic, Key: []byte("bad"), Value: []byte(`{"eventId":"bad"}`)})
+	w.produce(msgs...)
+	opts := e2e.WorkerOptions{ShutdownTimeout: shutdown}
+	stop := func(p *e2e.Worker, what string) {
+		t.Helper()
+		st, err := p.Stop(shutdown + 15*time.Second)
+		// The timeout bounds the drain; leaving the group and closing the
+		// clients come after it (about 0.5 s here), hence the 2 s margin.
+		if err != nil || st.Code != 0 || st.Elapsed > shutdown+2*time.Second {
+			t.Errorf("SIGTERM %s: exit %d after %v (%v), want 0 within %v", what, st.Code, st.Elapsed, err, shutdown)
+		}
+		t.Logf("SIGTERM %s: exit %d after %v", what, st.Code, st.Elapsed.Round(time.Millisecond))
+	}
+
+	w.FailDLQWrites(true)
+	p := w.startNoWait(opts)
+	err := poll(w, 30*time.Second, func() bool {
+		code, body, err := p.Ready(w.ctx)
+		return err == nil && code == http.StatusServiceUnavailable && strings.Contains(body, "dead-letter")
+	})
+	if err != nil {
+		t.Fatalf("/readyz never reported the failing dead-letter topic: %v", err)
+	}
+	stop(p, "while dead-letter writes fail")
+	if done, _ := w.CaughtUp(w.ctx); done {
+		t.Error("caught up although the bad event was never dead-lettered")
+	}
+	w.FailDLQWrites(false)
+
+	if err := w.Sim.SetFaults(gigyasim.Faults{Outage: gigyasim.OutageError}); err != nil {
+		t.Fatal(err)
+	}
+	more := w.workload(200, 20, 10) // same users and ids: give them new ones
+	for i := range more {
+		more[i].Value = []byte(strings.Replace(string(more[i].Value), validPrefix, validPrefix+"2-", 1))
+	}
+	w.produce(more...)
+	p = w.start(opts)
+	if err := poll(w, 30*time.Second, func() bool {
+		m, err := w.scrape(p)
+		v, _ := m.Value("regnotify_gigya_outage")
+		return err == nil && v == 1
+	}); err != nil {
+		t.Fatalf("no outage detected: %v", err)
+	}
+	stop(p, "during a Gigya outage")
+	if err := w.Sim.SetFaults(gigyasim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+
+	l := w.readLedger(w.Topics()...)
+	p = w.start(opts)
+	w.waitCaughtUp(time.Minute)
+	stop(p, "after catching up")
+	r := w.account(l)
+	w.requireNothingLost(r)
+	if got := len(w.dlq()); got != 1 {
+		t.Errorf("dead letters = %d, want 1 (the bad event)", got)
+	}
+	w.checkNoSecrets()
+}
