@@ -25,11 +25,16 @@ test: vet
 dev:
 	$(GO) run ./cmd/regnotify dev --demo 200
 
+# Go benchmarks of the hot paths, then the end-to-end bench (the compiled
+# worker against the in-process broker and simulator); the table comes last.
+# BENCH_JSON=FILE also writes the results as JSON.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./gigya/... ./events/... ./worker/...
+	$(GO) run ./cmd/regnotify-bench $(if $(BENCH_JSON),-json $(BENCH_JSON))
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./gigya
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
