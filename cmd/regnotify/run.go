@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -139,10 +140,18 @@ func (c *runCmd) Run(e *env) error {
 // runWorker wires the Gigya client, the dead-letter writer and the worker,
 // and runs until e.ctx ends.
 func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) error {
+	metrics := worker.NewMetrics()
+	gopts.Observe = metrics.ObserveGigya
+	gopts.Logger = log.Named("gigya")
+	client, err := gigya.New(gopts)
+	if err != nil {
+		return usagef("%s", gigyaOptionNames.Replace(err.Error()))
+	}
+	defer client.Close()
 	// Credentials and TLS trust cannot fix themselves: fail at once. A
 	// broker that is merely not up yet is waited for (not ready meanwhile).
 	cctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
-	err := cfg.Kafka.Check(cctx)
+	err = cfg.Kafka.Check(cctx)
 	cancel()
 	var ce *worker.CheckError
 	if errors.As(err, &ce) && (ce.Auth || ce.TLS) {
@@ -151,14 +160,6 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	if err != nil && e.ctx.Err() == nil {
 		log.Warn("kafka not reachable yet; will keep trying", zap.Error(err))
 	}
-	metrics := worker.NewMetrics()
-	gopts.Observe = metrics.ObserveGigya
-	gopts.Logger = log.Named("gigya")
-	client, err := gigya.New(gopts)
-	if err != nil {
-		return usagef("gigya: %v (flags --gigya-*; env GIGYA_*)", err)
-	}
-	defer client.Close()
 	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
 	if err != nil {
 		return usagef("%v", err)
@@ -173,3 +174,18 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	}
 	return nil
 }
+
+// gigyaOptionNames turns the gigya.Options field names in the client's
+// configuration errors into the flags and variables an operator sets.
+var gigyaOptionNames = strings.NewReplacer(
+	"Options.APIKey", "--gigya-api-key (GIGYA_API_KEY)",
+	"Options.DataCenter", "--gigya-data-center (GIGYA_DATA_CENTER)",
+	"Options.BaseURL", "--gigya-base-url (GIGYA_BASE_URL)",
+	"Options.Auth", "--gigya-auth (GIGYA_AUTH)",
+	"Options.UserKey", "--gigya-user-key (GIGYA_USER_KEY)",
+	"Options.Secret", "--gigya-secret (GIGYA_SECRET or GIGYA_SECRET_FILE)",
+	"Options.PrivateKeyPEM", "--gigya-private-key-file (GIGYA_PRIVATE_KEY_FILE)",
+	"Options.PartnerSecret", "--gigya-partner-secret (GIGYA_PARTNER_SECRET or GIGYA_PARTNER_SECRET_FILE)",
+	"Options.RequestTimeout", "--request-timeout (GIGYA_REQUEST_TIMEOUT)",
+	"Options.MaxConns", "--concurrency (REGNOTIFY_CONCURRENCY)",
+)

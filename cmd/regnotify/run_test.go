@@ -68,8 +68,8 @@ func TestRunConfigurationErrorsExit2NamingFlagAndVariable(t *testing.T) {
 		want []string // all must appear in stderr
 	}{
 		{"no brokers", []string{"run", "--gigya-api-key", "k"}, nil, []string{"--brokers", "KAFKA_BROKERS"}},
-		{"no api key", []string{"run", "--brokers", "h:1"}, nil, []string{"--gigya-api-key", "GIGYA_API_KEY"}},
-		{"no user key", []string{"run", "--brokers", "h:1", "--gigya-api-key", "k"}, nil, []string{"--gigya-user-key", "GIGYA_USER_KEY"}},
+		{"no api key", []string{"run", "--brokers", "127.0.0.1:1"}, nil, []string{"--gigya-api-key", "GIGYA_API_KEY"}},
+		{"no user key", []string{"run", "--brokers", "127.0.0.1:1", "--gigya-api-key", "k"}, nil, []string{"--gigya-user-key", "GIGYA_USER_KEY"}},
 		{"broker without port", append(base, "--brokers", "justahost"), nil, []string{"--brokers", "KAFKA_"}},
 		{"zero concurrency", append(base, "--concurrency", "0"), nil, []string{"--concurrency", "REGNOTIFY_CONCURRENCY"}},
 		{"concurrency from env", base, map[string]string{"REGNOTIFY_CONCURRENCY": "-3"}, []string{"--concurrency", "REGNOTIFY_CONCURRENCY"}},
@@ -78,8 +78,9 @@ func TestRunConfigurationErrorsExit2NamingFlagAndVariable(t *testing.T) {
 		{"secret and secret file", append(base, "--gigya-secret-file", secretFile), nil, []string{"--gigya-secret", "GIGYA_SECRET_FILE"}},
 		{"missing secret file", base[:len(base)-0], map[string]string{"GIGYA_PARTNER_SECRET_FILE": "/nonexistent/partner"}, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
 		{"dlq topic consumed", append(base, "--dlq-topic", "account.linked"), nil, []string{"--dlq-topic"}},
-		{"plain http secret to remote host", append(base, "--gigya-base-url", "http://gigya.example.com", "--gigya-auth", "secret"), nil, []string{"--gigya-", "GIGYA_"}},
-		{"no partner secret for account.linked", []string{"run", "--brokers", "h:1", "--gigya-api-key", "k", "--gigya-user-key", "u", "--gigya-secret", "c2VjcmV0"}, nil, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
+		{"plain http secret to remote host", append(base, "--gigya-base-url", "http://gigya.example.com", "--gigya-auth", "secret"), nil, []string{"--gigya-base-url", "GIGYA_BASE_URL"}},
+		{"partner secret not base64", append(base, "--gigya-partner-secret", "%%%"), nil, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
+		{"no partner secret for account.linked", []string{"run", "--brokers", "127.0.0.1:1", "--gigya-api-key", "k", "--gigya-user-key", "u", "--gigya-secret", "c2VjcmV0"}, nil, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
 		{"sasl password without mechanism", append(base, "--kafka-sasl-password", "pw"), nil, []string{"SASL", "KAFKA_"}},
 	}
 	for _, tt := range tests {
