@@ -53,6 +53,10 @@ type Client struct {
 	observe   func(method, code string, d time.Duration)
 	log       *zap.Logger
 
+	// Signing on the hot path; nil when the secret is not configured.
+	app, partner *signer
+	notifyEncURL string // PercentEncode(normalizeURL(notifyURL)), for sig
+	userEncURL   string
 	// offset is Gigya's clock minus the local clock, in nanoseconds.
 	offset atomic.Int64
 	bufs   sync.Pool // *bytes.Buffer for response bodies
@@ -91,6 +95,26 @@ func New(o Options) (*Client, error) {
 		c.log = zap.NewNop()
 	}
 	c.bufs.New = func() any { return new(bytes.Buffer) }
+	if cfg.partnerSecret != "" {
+		if c.partner, err = newSigner(cfg.partnerSecret); err != nil {
+			return nil, errors.New("new gigya client: Options.PartnerSecret is not valid base64")
+		}
+	}
+	if cfg.auth == AuthSigned {
+		if c.app, err = newSigner(cfg.secret); err != nil {
+			return nil, errors.New("new gigya client: Options.Secret is not valid base64")
+		}
+		for _, u := range []struct {
+			raw string
+			enc *string
+		}{{c.notifyURL, &c.notifyEncURL}, {c.userURL, &c.userEncURL}} {
+			norm, err := normalizeURL(u.raw)
+			if err != nil {
+				return nil, fmt.Errorf("new gigya client: Options.BaseURL: %w", err)
+			}
+			*u.enc = PercentEncode(norm)
+		}
+	}
 	return c, nil
 }
 
@@ -166,7 +190,7 @@ func (c *Client) NotifyRegistration(ctx context.Context, req NotifyRequest) (Res
 	if req.SiteUID != "" && c.cfg.partnerSecret == "" {
 		return Response{}, localError(methodNotifyRegistration, "SiteUID set but Options.PartnerSecret is empty: cannot compute UIDSig")
 	}
-	r, err := c.call(ctx, &call{method: methodNotifyRegistration, url: c.notifyURL,
+	r, err := c.call(ctx, &call{method: methodNotifyRegistration, url: c.notifyURL, encURL: c.notifyEncURL,
 		uid: req.UID, siteUID: req.SiteUID, cid: req.CID, context: req.Context})
 	if err != nil {
 		return Response{}, err
@@ -181,7 +205,7 @@ func (c *Client) GetUserInfo(ctx context.Context, uid string) (UserInfo, error) 
 	if uid == "" {
 		return UserInfo{}, localError(methodGetUserInfo, "UID is required")
 	}
-	r, err := c.call(ctx, &call{method: methodGetUserInfo, url: c.userURL, uid: uid})
+	r, err := c.call(ctx, &call{method: methodGetUserInfo, url: c.userURL, encURL: c.userEncURL, uid: uid})
 	if err != nil {
 		return UserInfo{}, err
 	}
@@ -191,6 +215,7 @@ func (c *Client) GetUserInfo(ctx context.Context, uid string) (UserInfo, error) 
 // call is one Gigya call, before authentication.
 type call struct {
 	method, url                string
+	encURL                     string // for the signed mode's sig
 	uid, siteUID, cid, context string
 }
 
@@ -230,11 +255,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 		param{"httpStatusCodes", "false"},
 		param{"UID", cl.uid})
 	if cl.siteUID != "" {
-		var err error
-		uidSig, err = UIDSignature(c.cfg.partnerSecret, ts, cl.siteUID)
-		if err != nil { // validated in New; kept so a bug cannot send garbage
-			return answer{}, localError(cl.method, "sign siteUID: Options.PartnerSecret is not valid base64")
-		}
+		uidSig = c.partner.uidSig(ts, cl.siteUID)
 		f = append(f,
 			param{"siteUID", cl.siteUID},
 			param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
@@ -254,11 +275,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 			param{"userKey", c.cfg.userKey},
 			param{"timestamp", strconv.FormatInt(ts, 10)},
 			param{"nonce", uniqueID(now)})
-		var err error
-		sig, err = RequestSignature(c.cfg.secret, cl.url, f.values())
-		if err != nil {
-			return answer{}, localError(cl.method, "sign request: "+err.Error())
-		}
+		sig = c.app.requestSig(cl.encURL, f)
 		f = append(f, param{"sig", sig})
 	case AuthBearer:
 		var err error
@@ -463,21 +480,4 @@ func (f form) encode() []byte {
 		b = append(b, url.QueryEscape(p.v)...)
 	}
 	return b
-}
-
-// values is f for RequestSignature. Keys are unique in our forms, so one
-// backing array serves every value slice (one allocation instead of one per
-// key).
-func (f form) values() url.Values {
-	v := make(url.Values, len(f))
-	backing := make([]string, len(f))
-	for i, p := range f {
-		if old, ok := v[p.k]; ok { // not in our forms; kept correct anyway
-			v[p.k] = append(old[:len(old):len(old)], p.v)
-			continue
-		}
-		backing[i] = p.v
-		v[p.k] = backing[i : i+1 : i+1]
-	}
-	return v
 }

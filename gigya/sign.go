@@ -53,16 +53,10 @@ func RequestSignature(secretB64, rawURL string, params url.Values) (string, erro
 
 // SignatureBaseString builds METHOD&enc(normalized URL)&enc(sorted query).
 func SignatureBaseString(method, rawURL string, params url.Values) (string, error) {
-	u, err := url.Parse(rawURL)
+	normalized, err := normalizeURL(rawURL)
 	if err != nil {
-		return "", fmt.Errorf("signature base string: parse url: %w", err)
+		return "", err
 	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	if p := u.Port(); p != "" && !(scheme == "http" && p == "80") && !(scheme == "https" && p == "443") {
-		host += ":" + p
-	}
-	normalized := scheme + "://" + host + u.EscapedPath()
 
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -83,6 +77,21 @@ func SignatureBaseString(method, rawURL string, params url.Values) (string, erro
 		}
 	}
 	return strings.ToUpper(method) + "&" + PercentEncode(normalized) + "&" + PercentEncode(qs.String()), nil
+}
+
+// normalizeURL is the URL part of the base string: scheme and host lower
+// case, the port only if it is not the scheme's default, then the path.
+func normalizeURL(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", fmt.Errorf("signature base string: parse url: %w", err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Hostname())
+	if p := u.Port(); p != "" && !(scheme == "http" && p == "80") && !(scheme == "https" && p == "443") {
+		host += ":" + p
+	}
+	return scheme + "://" + host + u.EscapedPath(), nil
 }
 
 // PercentEncode encodes s RFC 3986 style: unreserved characters kept,
