@@ -75,6 +75,8 @@ func TestOperatorCommands(t *testing.T) {
 	}
 }
 
+// TestOperatorCommandsWrongPassword: every command that talks to Kafka
+// fails fast and clearly on a refused login, without showing the password.
 func TestOperatorCommandsWrongPassword(t *testing.T) {
 	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", "right"))
 	file := filepath.Join(t.TempDir(), "accounts.csv")
@@ -85,6 +87,8 @@ func TestOperatorCommandsWrongPassword(t *testing.T) {
 	for _, args := range [][]string{
 		append([]string{"replay"}, common...),
 		append([]string{"bulk-link", "--file", file}, common...),
+		append([]string{"run", "--gigya-api-key=3_k", "--gigya-user-key=u", "--gigya-secret=c2VjcmV0",
+			"--gigya-partner-secret=cA==", "--gigya-base-url=http://127.0.0.1:1", "--http-addr="}, common...),
 	} {
 		start := time.Now()
 		code, _, errOut := runMain(t, args...)
