@@ -37,23 +37,21 @@ const (
 var devPartnerSecret = base64.StdEncoding.EncodeToString([]byte("regnotify-dev-partner-secret"))
 
 type devCmd struct {
-	KafkaAddr    string        `name:"kafka-addr" default:"127.0.0.1:9092" help:"Address of the embedded Kafka-protocol broker."`
-	SimAddr      string        `name:"sim-addr" default:"127.0.0.1:8081" help:"Address of the Gigya simulator."`
-	HTTPAddr     string        `name:"http-addr" default:"127.0.0.1:8080" help:"Address of the worker's /metrics, /healthz, /readyz."`
-	Partitions   int           `name:"partitions" default:"4" help:"Partitions per topic."`
-	Demo         int           `name:"demo" default:"0" help:"Produce N sample events (valid, invalid, rejected, redelivered) and print a summary."`
-	ExitWhenDone bool          `name:"exit-when-done" help:"With --demo: exit after the summary instead of staying up."`
-	Concurrency  int           `name:"concurrency" default:"64" help:"Events in flight."`
-	Latency      time.Duration `name:"sim-latency" default:"5ms" help:"Simulated Gigya latency."`
-	logFlags     `embed:""`
+	KafkaAddr    string        `name:"kafka-addr" env:"REGNOTIFY_DEV_KAFKA_ADDR" default:"127.0.0.1:9092" help:"Address of the embedded Kafka-protocol broker."`
+	SimAddr      string        `name:"sim-addr" env:"REGNOTIFY_DEV_SIM_ADDR" default:"127.0.0.1:8081" help:"Address of the Gigya simulator."`
+	HTTPAddr     string        `name:"http-addr" env:"REGNOTIFY_DEV_HTTP_ADDR" default:"127.0.0.1:8080" help:"Address of the worker's /metrics, /healthz, /readyz."`
+	Partitions   int           `name:"partitions" env:"REGNOTIFY_DEV_PARTITIONS" default:"4" help:"Partitions per topic."`
+	Demo         int           `name:"demo" env:"REGNOTIFY_DEV_DEMO" default:"0" help:"Produce N sample events (valid, invalid, rejected, redelivered) and print a summary."`
+	ExitWhenDone bool          `name:"exit-when-done" env:"REGNOTIFY_DEV_EXIT_WHEN_DONE" help:"With --demo: exit after the summary instead of staying up."`
+	Concurrency  int           `name:"concurrency" env:"REGNOTIFY_DEV_CONCURRENCY" default:"64" help:"Events in flight."`
+	Latency      time.Duration `name:"sim-latency" env:"REGNOTIFY_DEV_SIM_LATENCY" default:"5ms" help:"Simulated Gigya latency."`
+	// dev talks to a person: readable and quiet unless asked otherwise.
+	LogLevel  string `name:"log-level" env:"REGNOTIFY_DEV_LOG_LEVEL" default:"warn" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
+	LogFormat string `name:"log-format" env:"REGNOTIFY_DEV_LOG_FORMAT" default:"console" enum:"json,console" help:"Log format: json or console."`
 }
 
 func (c *devCmd) Run(e *env) error {
-	if c.LogFormat == "json" && c.LogLevel == "info" {
-		// Unless asked otherwise, dev talks to a person: readable and quiet.
-		c.LogFormat, c.LogLevel = "console", "warn"
-	}
-	log, err := c.logger(e)
+	log, err := logFlags{LogLevel: c.LogLevel, LogFormat: c.LogFormat}.logger(e)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // kafkaFlags is the Kafka connection setup shared by run, replay and
 // bulk-link.
 type kafkaFlags struct {
-	Brokers               []string `name:"brokers" env:"KAFKA_BROKERS" sep:"," help:"Kafka bootstrap brokers, comma-separated host:port (required)." placeholder:"HOST:PORT,..."`
+	Brokers               []string `name:"brokers" env:"KAFKA_BROKERS" sep:"," help:"Kafka bootstrap brokers, comma-separated host:port (required)." placeholder:"HOST:PORT"`
 	KafkaTLS              bool     `name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to Kafka over TLS."`
 	KafkaTLSCAFile        string   `name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"PEM CA bundle for Kafka TLS (default: system roots)." placeholder:"FILE"`
 	KafkaSASLMechanism    string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",plain,scram-sha-256,scram-sha-512" default:"" help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: none)."`
