@@ -72,14 +72,17 @@ func newHarness(t *testing.T) *harness {
 	h.srv = httptest.NewServer(sim)
 	t.Cleanup(h.srv.Close)
 	h.cfg = worker.Config{
-		Kafka:             worker.Kafka{Brokers: kc.Brokers},
-		Group:             kc.Group("regnotify"),
-		Topics:            []string{h.reg, h.link},
-		DLQTopic:          h.dlq,
-		Concurrency:       64,
-		RetryInitial:      5 * time.Millisecond,
-		RetryMaxInterval:  50 * time.Millisecond,
-		RetryMaxElapsed:   5 * time.Second,
+		Kafka:            worker.Kafka{Brokers: kc.Brokers},
+		Group:            kc.Group("regnotify"),
+		Topics:           []string{h.reg, h.link},
+		DLQTopic:         h.dlq,
+		Concurrency:      64,
+		RetryInitial:     5 * time.Millisecond,
+		RetryMaxInterval: 50 * time.Millisecond,
+		// Generous: a loaded 2-core machine under -race can stall the
+		// simulator for seconds, and a valid event must not be dead-lettered
+		// for it. Tests of exhaustion set their own short budget.
+		RetryMaxElapsed:   30 * time.Second,
 		ShutdownTimeout:   5 * time.Second,
 		CommitInterval:    50 * time.Millisecond,
 		SessionTimeout:    6 * time.Second,
@@ -93,7 +96,7 @@ func (h *harness) client(t *testing.T, metrics *worker.Metrics) *gigya.Client {
 	t.Helper()
 	opts := gigya.Options{
 		APIKey: "3_test", BaseURL: h.srv.URL, Auth: gigya.AuthSigned, UserKey: "test-user-key",
-		Secret: testSecret, PartnerSecret: testPartner, RequestTimeout: 2 * time.Second, MaxConns: 64,
+		Secret: testSecret, PartnerSecret: testPartner, RequestTimeout: 10 * time.Second, MaxConns: 64,
 	}
 	if metrics != nil {
 		opts.Observe = metrics.ObserveGigya
@@ -240,3 +243,16 @@ func uidOf(i int) string { return fmt.Sprintf("_gid_user%05d", i) }
 func siteOf(i int) string { return fmt.Sprintf("customer-%05d", i) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// poll calls cond every 10 ms until it holds, failing the test after
+// timeout (a bound that only catches a hang).
+func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

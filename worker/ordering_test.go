@@ -44,6 +44,9 @@ func TestKeyedRunsSameKeyInOrderAndOthersConcurrently(t *testing.T) {
 		}
 	}
 	k.wait()
+	if len(seen) != keys {
+		t.Fatalf("%d keys ran jobs, want %d", len(seen), keys)
+	}
 	for key, offs := range seen {
 		if len(offs) != perKey {
 			t.Fatalf("key %s ran %d jobs, want %d", key, len(offs), perKey)

@@ -302,7 +302,11 @@ func TestPerKeyOrderUnderConcurrency(t *testing.T) {
 	for u := range users {
 		var order []string
 		for _, c := range h.sim.Calls(uidOf(u)) {
-			if c.Code == 0 && c.Method == gigyasim.MethodNotifyRegistration {
+			// A retry after an ambiguous failure (a client timeout on a
+			// loaded machine) can succeed a second time right after the
+			// first: at-least-once allows that repeat, not a reordering.
+			if c.Code == 0 && c.Method == gigyasim.MethodNotifyRegistration &&
+				(len(order) == 0 || order[len(order)-1] != c.Context) {
 				order = append(order, c.Context)
 			}
 		}
@@ -375,10 +379,21 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 	}
 	a := h.start(t, h.cfg)
 	b := h.start(t, h.cfg)
-	time.Sleep(time.Second)
+	// Both members in the group before the events arrive, and a leaves
+	// once the work is under way: polled, not slept, so that a loaded
+	// machine cannot move either moment.
+	poll(t, 30*time.Second, "both workers joined the group", func() bool { return a.w.Ready() && b.w.Ready() })
 	h.kc.Produce(t, msgs...)
-	time.Sleep(500 * time.Millisecond)
+	ended := func(rs ...*running) int {
+		n := 0
+		for _, r := range rs {
+			n += outcome(r.metrics, h.link, worker.OutcomeNotified) + outcome(r.metrics, h.link, worker.OutcomeAlreadyDone)
+		}
+		return n
+	}
+	poll(t, 30*time.Second, "the work under way", func() bool { return ended(a, b) >= n/10 })
 	a.stop(t)
+	t.Logf("worker a left after %d of %d events had ended", ended(a, b), n)
 	h.waitDone(t, h.cfg, 60*time.Second)
 	for i := range n {
 		if _, ok := h.sim.Linked(siteOf(i)); !ok {
@@ -388,11 +403,7 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 	if got := len(h.kc.ReadAll(t, h.dlq)); got != 0 {
 		t.Errorf("dead letters = %d, want 0", got)
 	}
-	done := 0
-	for _, r := range []*running{a, b} {
-		done += outcome(r.metrics, h.link, worker.OutcomeNotified) + outcome(r.metrics, h.link, worker.OutcomeAlreadyDone)
-	}
-	if done < n {
+	if done := ended(a, b); done < n {
 		t.Errorf("events ended = %d, want at least %d", done, n)
 	}
 }
