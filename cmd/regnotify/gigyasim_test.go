@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
@@ -223,5 +224,77 @@ func TestGigyaSimBadConfig(t *testing.T) {
 				t.Errorf("stderr echoes the secret: %q", stderr.String())
 			}
 		})
+	}
+}
+
+// TestGigyaSimNeverPrintsGivenSecrets: secrets given by flag, variable or
+// file are never printed, neither in the banner nor in the debug log of
+// calls that fail on them (a wrong secret, a wrong UIDSig).
+func TestGigyaSimNeverPrintsGivenSecrets(t *testing.T) {
+	secret := base64.StdEncoding.EncodeToString([]byte("sim-given-app-secret-Xq7+/must-not-print"))
+	partner := base64.StdEncoding.EncodeToString([]byte("sim-given-partner-secret-9Kd/must-not-print"))
+	partnerFile := filepath.Join(t.TempDir(), "partner")
+	if err := os.WriteFile(partnerFile, []byte(partner+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GIGYASIM_SECRET", secret)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr simSyncBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- Main(ctx, []string{"gigya-sim", "--addr", "127.0.0.1:0", "--log-level", "debug",
+			"--partner-secret-file", partnerFile}, &stdout, &stderr)
+	}()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == ""; {
+		select {
+		case code := <-exit:
+			t.Fatalf("exited early with %d; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if m := simListenRE.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no address after 10s; stdout:\n%s", stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := strings.Count(stdout.String(), "(set; not printed)"); n != 2 {
+		t.Errorf("banner shows %d secrets as \"(set; not printed)\", want 2:\n%s", n, stdout.String())
+	}
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	for _, form := range []url.Values{
+		{"apiKey": {simDemoAPIKey}, "UID": {"u1"}, "userKey": {simDemoUserKey}, "secret": {secret}},
+		{"apiKey": {simDemoAPIKey}, "UID": {"u2"}, "userKey": {simDemoUserKey}, "secret": {secret + "x"}},
+		{"apiKey": {simDemoAPIKey}, "UID": {"u3"}, "userKey": {simDemoUserKey}, "secret": {secret},
+			"siteUID": {"s3"}, "UIDTimestamp": {"1700000000"}, "UIDSig": {"AAAA"}},
+	} {
+		resp, err := client.PostForm(base+"/"+gigyasim.MethodNotifyRegistration, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit code %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after cancel")
+	}
+	out := stdout.String() + stderr.String()
+	if !strings.Contains(stderr.String(), "u2") {
+		t.Errorf("the debug log does not mention the calls; the search would prove nothing:\n%s", stderr.String())
+	}
+	for _, s := range []string{secret, partner, url.QueryEscape(secret), url.QueryEscape(partner),
+		"sim-given-app-secret", "sim-given-partner-secret"} {
+		if strings.Contains(out, s) {
+			t.Errorf("the output shows a secret (%q):\n%s", s, out)
+		}
 	}
 }

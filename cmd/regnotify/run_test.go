@@ -102,8 +102,8 @@ func TestRunConfigurationErrorsExit2NamingFlagAndVariable(t *testing.T) {
 				}
 			}
 			for _, secret := range []string{"c2VjcmV0", "cGFydG5lcg==", "pw\n"} {
-				if strings.Contains(errOut.String(), secret) {
-					t.Errorf("stderr shows the secret %q:\n%s", secret, errOut.String())
+				if strings.Contains(out.String()+errOut.String(), secret) {
+					t.Errorf("the output shows the secret %q:\nstdout %s\nstderr %s", secret, out.String(), errOut.String())
 				}
 			}
 		})
