@@ -543,8 +543,19 @@ func TestConnectionReuse(t *testing.T) {
 			return false
 		}
 	}})
-	for range 20 {
-		_, _ = e.c.NotifyRegistration(t.Context(), linkRequest)
+	failed := 0
+	for i := range 20 {
+		_, err := e.c.NotifyRegistration(t.Context(), linkRequest)
+		if err != nil {
+			if ge := e.gigyaErr(err); ge.Code != 403005 {
+				t.Fatalf("call %d: %v, want success or the hook's 403005", i+1, err)
+			}
+			failed++
+		}
+	}
+	// Both paths must have run for the check to mean anything.
+	if failed != 6 {
+		t.Errorf("%d of 20 calls failed, want 6 (every third)", failed)
 	}
 	e.fake.mu.Lock()
 	conns := len(e.fake.remotes)

@@ -116,7 +116,9 @@ func TestStrict(t *testing.T) {
 // TestTooManyConcurrentPerUID holds five slow calls for one UID in flight,
 // then sends more: those get 409030 at once; another UID is not affected.
 func TestTooManyConcurrentPerUID(t *testing.T) {
-	env := newEnv(t, func(c *Config) { c.Faults.Latency = time.Second })
+	// The five must still be in flight when the probes arrive: 3 s leaves
+	// room for a loaded machine to be slow in starting them.
+	env := newEnv(t, func(c *Config) { c.Faults.Latency = 3 * time.Second })
 	codes := make(chan int, MaxConcurrentPerUID)
 	var wg sync.WaitGroup
 	for range MaxConcurrentPerUID {

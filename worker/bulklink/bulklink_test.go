@@ -448,7 +448,7 @@ func TestBulkLinkConstantMemory(t *testing.T) {
 	runtime.GC()
 	var base runtime.MemStats
 	runtime.ReadMemStats(&base)
-	var peak atomic.Uint64
+	var peak, samples atomic.Uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -462,6 +462,7 @@ func TestBulkLinkConstantMemory(t *testing.T) {
 			case <-time.After(20 * time.Millisecond):
 			}
 			runtime.ReadMemStats(&ms)
+			samples.Add(1)
 			if ms.HeapInuse > peak.Load() {
 				peak.Store(ms.HeapInuse)
 			}
@@ -472,6 +473,9 @@ func TestBulkLinkConstantMemory(t *testing.T) {
 	wg.Wait()
 	if err != nil || got.Rows != n {
 		t.Fatalf("Run: %v, %d rows, want %d", err, got.Rows, n)
+	}
+	if samples.Load() == 0 {
+		t.Fatal("the run ended before the heap was sampled once; the check would prove nothing")
 	}
 	growth := int64(peak.Load()) - int64(base.HeapInuse)
 	t.Logf("file %d MB, peak heap growth %.1f MB", fi.Size()>>20, float64(growth)/(1<<20))
