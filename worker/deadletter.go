@@ -30,6 +30,10 @@ const (
 	HeaderFailedAt          = "regnotify.failed.at"
 	HeaderGigyaCallID       = "regnotify.gigya.call_id"
 	HeaderReplayCount       = "regnotify.replay.count"
+	// HeaderValueDropped is set (beyond the contract) on the rare dead
+	// letter whose record the topic refused as too large: it says what was
+	// left out.
+	HeaderValueDropped = "regnotify.value.dropped"
 )
 
 // HeaderErrorPrefix starts every header that describes a failure; replay

@@ -105,6 +105,16 @@ type pendingOffset struct {
 
 func newPartitionOffsets() *partitionOffsets { return &partitionOffsets{next: -1} }
 
+// startAt sets the commit point before anything finished: the resolved
+// offset where a partition without a committed offset begins.
+func (p *partitionOffsets) startAt(offset int64) {
+	p.mu.Lock()
+	if p.next < 0 {
+		p.next = offset
+	}
+	p.mu.Unlock()
+}
+
 // add records a fetched message. Offsets must arrive in increasing order.
 func (p *partitionOffsets) add(offset int64) {
 	p.mu.Lock()

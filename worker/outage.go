@@ -28,6 +28,7 @@ type outage struct {
 	consecutive int
 	users       map[string]struct{}
 	open        bool
+	trial       bool // closed by a probe, no call succeeded since: the next failure reopens
 	openedAt    time.Time
 	paused      time.Duration // total time spent open, up to the last close
 	closed      chan struct{} // closed while the gate is closed (Gigya healthy)
@@ -83,6 +84,7 @@ func (o *outage) wait(ctx context.Context) error {
 // success records a call that Gigya answered.
 func (o *outage) success() {
 	o.mu.Lock()
+	o.trial = false
 	o.consecutive = 0
 	clear(o.users)
 	o.mu.Unlock()
@@ -100,11 +102,15 @@ func (o *outage) failure(user string) {
 	if len(o.users) < o.minUsers {
 		o.users[user] = struct{}{}
 	}
-	if o.consecutive < o.threshold || len(o.users) < o.minUsers {
+	// After a probe closed the outage, the first outage-kind failure
+	// reopens it: the probe's method may answer while notifyRegistration
+	// still fails, and each reopening costs every event retry budget.
+	if !o.trial && (o.consecutive < o.threshold || len(o.users) < o.minUsers) {
 		o.mu.Unlock()
 		return
 	}
 	o.open = true
+	o.trial = false
 	o.openedAt = o.now()
 	o.closed = make(chan struct{})
 	o.mu.Unlock()
@@ -126,6 +132,7 @@ func (o *outage) close() {
 	}
 	o.open = false
 	o.paused += o.now().Sub(o.openedAt)
+	o.trial = true
 	o.consecutive = 0
 	clear(o.users)
 	close(o.closed)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -129,17 +130,24 @@ func (w *Worker) notify(ctx context.Context, ev events.Event) (string, failure, 
 			}
 			ge = ce // the confirmation failed transiently: retry the whole.
 		}
-		if ge.Transport() || !(ge.PerUser() || ge.RateLimited()) {
+		if ge.Transport() || !(ge.PerUser() || ge.RateLimited()) { // outage-kind
 			w.outage.failure(ev.UID)
 		} else {
 			w.outage.success()
 		}
+		outageKind := ge.Transport() || !(ge.PerUser() || ge.RateLimited())
 		b.harder = ge.RateLimited()
 		if msg := ge.Error(); msg != lastErr {
 			w.log.Debug("transient Gigya failure, will retry", zap.String("eventId", ev.EventID), zap.Int("attempt", attempts), zap.String("error", msg))
 			lastErr = msg
 		}
 		next := bctx.NextBackOff()
+		if next == backoff.Stop && outageKind && w.outage.isOpen() {
+			// The budget ran out just as Gigya went down as a whole: the
+			// event waits out the outage at the gate and gets one more
+			// attempt after it, instead of a dead letter for the outage.
+			continue
+		}
 		if next == backoff.Stop {
 			if ctx.Err() != nil {
 				return "", failure{}, ctx.Err()
@@ -183,23 +191,33 @@ func (w *Worker) deadLetter(ctx context.Context, m kafka.Message, f failure, out
 		Stop: backoff.Stop, Clock: backoff.SystemClock,
 	}
 	b.Reset()
-	failing := false
+	failing, written := false, false
 	defer func() {
 		if failing {
-			w.dlqFailing(-1)
+			w.dlqFailing(-1, written)
 		}
 	}()
-	for {
+	for stubs := 0; ; {
 		err := w.dlq.WriteMessages(ctx, rec)
 		if err == nil {
+			written = true
 			break
 		}
 		if ctx.Err() != nil {
 			return false
 		}
+		if tooLarge(err) && stubs < 2 {
+			// The topic will never take this record: send what says
+			// where the event is and why it failed, without its value
+			// (and then without its key and original headers), rather
+			// than retrying forever with every partition stopped.
+			stubs++
+			rec = stubRecord(rec, m, stubs)
+			continue
+		}
 		if !failing {
 			failing = true
-			w.dlqFailing(+1)
+			w.dlqFailing(+1, false)
 		}
 		w.log.Debug("dead-letter write failed, will retry", zap.String("topic", m.Topic), zap.Int64("offset", m.Offset), zap.Error(err))
 		if sleep(ctx, b.NextBackOff()) != nil {
@@ -234,4 +252,45 @@ func errorsAsGigya(err error) (*gigya.Error, bool) {
 	var ge *gigya.Error
 	ok := errors.As(err, &ge)
 	return ge, ok
+}
+
+// tooLarge reports whether a write failed because the record exceeds what
+// the broker or the writer accepts: retrying the same record cannot help.
+func tooLarge(err error) bool {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil && tooLarge(e) {
+				return true
+			}
+		}
+		return false
+	}
+	var mt kafka.MessageTooLargeError
+	return errors.As(err, &mt) || errors.Is(err, kafka.MessageSizeTooLarge) || errors.Is(err, kafka.RecordListTooLarge)
+}
+
+// stubRecord is the dead-letter record rec without its value (level 1), or
+// also without its key and the original headers (level 2), saying so in
+// regnotify.value.dropped and in the error message.
+func stubRecord(rec, orig kafka.Message, level int) kafka.Message {
+	note := fmt.Sprintf("value of %d bytes dropped: too large for the dead-letter topic", len(orig.Value))
+	if level >= 2 {
+		note = fmt.Sprintf("value of %d bytes, key of %d bytes and original headers dropped: too large for the dead-letter topic", len(orig.Value), len(orig.Key))
+	}
+	out := kafka.Message{Key: rec.Key}
+	if level >= 2 {
+		out.Key = nil
+	}
+	for _, h := range rec.Headers {
+		if level >= 2 && !strings.HasPrefix(h.Key, "regnotify.") {
+			continue
+		}
+		if h.Key == HeaderErrorMessage {
+			h = kafka.Header{Key: h.Key, Value: []byte(string(h.Value) + "; " + note)}
+		}
+		out.Headers = append(out.Headers, h)
+	}
+	out.Headers = append(out.Headers, kafka.Header{Key: HeaderValueDropped, Value: []byte(note)})
+	return out
 }

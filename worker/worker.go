@@ -45,7 +45,7 @@ type Config struct {
 	OutageThreshold   int           // consecutive outage-kind failures that pause the worker; default 10
 	OutageMinUsers    int           // ... coming from at least this many users; default 3
 	SessionTimeout    time.Duration // consumer group session; default 10s
-	RebalanceTimeout  time.Duration // default 30s; a rebalance drains in-flight events for at most half of it
+	RebalanceTimeout  time.Duration // default 30s
 	HeartbeatInterval time.Duration // default 3s
 	Now               func() time.Time
 }
@@ -71,6 +71,15 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+}
+
+// rebalanceDrain is how long in-flight events may finish once a rebalance
+// began. kafka-go stops heartbeating when a rebalance starts, and the
+// coordinator expires a member that neither heartbeats nor rejoins within
+// the session timeout: draining longer would let the next owner start on
+// the same partitions (and keys) while this worker still works on them.
+func (c Config) rebalanceDrain() time.Duration {
+	return max(0, min(c.RebalanceTimeout/2, c.SessionTimeout-c.HeartbeatInterval-2*time.Second))
 }
 
 func setDefault[T comparable](p *T, v T) {
@@ -179,13 +188,16 @@ func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logg
 
 func (w *Worker) beat() { w.lastBeat.Store(w.now().UnixNano()) }
 
-func (w *Worker) dlqFailing(delta int64) {
+// dlqFailing counts events whose dead-letter write is failing. An event
+// that stops failing because it was abandoned (shutdown, rebalance) does
+// not announce that writes work again: only a write that succeeded does.
+func (w *Worker) dlqFailing(delta int64, written bool) {
 	n := w.dlqFails.Add(delta)
 	switch {
 	case delta > 0 && n == 1:
 		w.metrics.dlqWriteFailing.Set(1)
 		w.log.Error("dead-letter topic write failing: not ready, taking no new events", zap.String("topic", w.cfg.DLQTopic))
-	case delta < 0 && n == 0:
+	case delta < 0 && n == 0 && written:
 		w.metrics.dlqWriteFailing.Set(0)
 		w.log.Info("dead-letter topic writes succeed again", zap.String("topic", w.cfg.DLQTopic))
 	}
@@ -244,8 +256,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		RebalanceTimeout:  w.cfg.RebalanceTimeout,
 		HeartbeatInterval: w.cfg.HeartbeatInterval,
 		JoinGroupBackoff:  time.Second,
-		Timeout:           5 * time.Second,
-		ErrorLogger:       KafkaLogger(w.log),
+		// New partitions are read from their start without waiting for an
+		// unrelated rebalance.
+		WatchPartitionChanges: true,
+		Timeout:               5 * time.Second,
+		ErrorLogger:           KafkaLogger(w.log),
 	}
 	if err := gcfg.Validate(); err != nil {
 		return fmt.Errorf("consumer group config: %w", err)
@@ -286,7 +301,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	eg.Go(func() error {
 		defer stopProbe()
-		w.consume(egCtx, group)
+		w.consume(egCtx, group, sync.OnceFunc(func() { go group.Close() }))
 		CloseBounded(w.log, "consumer group", group.Close, 10*time.Second)
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -313,8 +328,10 @@ func (w *Worker) probe(ctx context.Context) bool {
 	return ok && !(ge.Transport() || (ge.Temporary() && !ge.PerUser() && !ge.RateLimited()))
 }
 
-// consume joins generation after generation until ctx ends.
-func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup) {
+// consume joins generation after generation until ctx ends. leave starts
+// leaving the group; a generation ended by shutdown calls it so that
+// kafka-go leaves instead of joining the next generation.
+func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup, leave func()) {
 	var lastErr string
 	for {
 		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -341,7 +358,7 @@ func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup) {
 		done := make(chan struct{})
 		gen.Start(func(genCtx context.Context) {
 			defer close(done)
-			w.runGeneration(ctx, genCtx, gen)
+			w.runGeneration(ctx, genCtx, gen, leave)
 		})
 		<-done
 	}
@@ -356,7 +373,7 @@ type topicPartition struct {
 // ends (a rebalance) or ctx ends (shutdown), then drains: in-flight events
 // may finish within a bound, finished offsets are committed, and what did
 // not finish stays uncommitted for the next owner.
-func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation) {
+func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, leave func()) {
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
 	stopOnShutdown := context.AfterFunc(ctx, stopFetch)
@@ -401,7 +418,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 		lastCommit = time.Now()
 		offsets := make(map[string]map[int]int64)
 		for tp, p := range parts {
-			if off := p.commitPoint(); off >= 0 && off != committed[tp] {
+			if off := p.commitPoint(); off >= 0 && !sameCommit(committed, tp, off) {
 				if offsets[tp.topic] == nil {
 					offsets[tp.topic] = make(map[int]int64)
 				}
@@ -450,14 +467,25 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 
 	drain := w.cfg.ShutdownTimeout
 	reason := "shutdown"
-	if ctx.Err() == nil {
+	genDone := genCtx.Done()
+	if genCtx.Err() != nil {
 		reason = "rebalance"
-		drain = min(drain, w.cfg.RebalanceTimeout/2)
+		drain = min(drain, w.cfg.rebalanceDrain())
+		genDone = nil
 	}
 	drained := make(chan struct{})
 	go func() { sched.wait(); close(drained) }()
+	began := time.Now()
 	deadline := time.NewTimer(drain)
 	defer deadline.Stop()
+	abandon := func(why string) {
+		w.log.Warn("abandoning unfinished events, they will be redelivered",
+			zap.String("reason", reason), zap.String("why", why), zap.Int("unfinished", unfinished(parts)))
+		cancelProc()
+		<-drained
+	}
+	outageCheck := time.NewTicker(100 * time.Millisecond)
+	defer outageCheck.Stop()
 wait:
 	for {
 		select {
@@ -466,13 +494,27 @@ wait:
 		case <-tick.C:
 			w.beat()
 			commit()
+		case <-genDone:
+			// A rebalance began during a shutdown drain: the session
+			// bound applies from now on.
+			genDone = nil
+			if left := drain - time.Since(began); left > w.cfg.rebalanceDrain() {
+				deadline.Reset(w.cfg.rebalanceDrain())
+			}
+		case <-outageCheck.C:
+			if w.outage.isOpen() {
+				// Nothing can finish while Gigya is down: waiting only
+				// delays the rebalance or the shutdown.
+				abandon("Gigya outage")
+				break wait
+			}
 		case <-deadline.C:
-			w.log.Warn("drain time over: abandoning unfinished events, they will be redelivered",
-				zap.String("reason", reason), zap.Int("unfinished", unfinished(parts)))
-			cancelProc()
-			<-drained
+			abandon("drain time over")
 			break wait
 		}
+	}
+	if reason == "shutdown" {
+		leave()
 	}
 	commit()
 	for tp := range parts {
@@ -510,9 +552,26 @@ func (w *Worker) fetch(ctx context.Context, topic string, a kafka.PartitionAssig
 		w.log.Error("reader config", zap.Error(err))
 		return
 	}
+	start := a.Offset
+	if start < 0 {
+		// No committed offset: resolve "earliest" or "latest" once and
+		// commit it (partitionOffsets.startAt) even before any event
+		// finishes. Left relative, the next owner after a rebalance or a
+		// crash would resolve "latest" anew and skip what came between.
+		resolved, err := w.resolveOffset(ctx, topic, a.ID, start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("cannot resolve the start offset; starting relative", zap.String("topic", topic), zap.Int("partition", a.ID), zap.Error(err))
+		} else {
+			start = resolved
+			p.startAt(start)
+		}
+	}
 	r := kafka.NewReader(rcfg)
 	defer CloseBounded(w.log, "partition reader", r.Close, 5*time.Second)
-	if err := r.SetOffset(a.Offset); err != nil {
+	if err := r.SetOffset(start); err != nil {
 		w.log.Error("set offset", zap.String("topic", topic), zap.Int("partition", a.ID), zap.Error(err))
 		return
 	}
@@ -533,8 +592,17 @@ func (w *Worker) fetch(ctx context.Context, topic string, a kafka.PartitionAssig
 		if err := w.take(ctx); err != nil {
 			return // not taken: uncommitted, refetched by whoever owns the partition next
 		}
+		if isTxnMarker(m) {
+			// kafka-go hands out transaction markers as records; they are
+			// not events. Finished at once, nothing to notify.
+			w.log.Debug("skipping a transaction marker", zap.String("topic", topic), zap.Int("partition", a.ID), zap.Int64("offset", m.Offset))
+			p.add(m.Offset)
+			p.finish(m.Offset)
+			<-w.slots
+			continue
+		}
 		j := &job{msg: m, part: p}
-		j.ev, j.evErr = events.Decode(m.Topic, m.Value)
+		j.ev, j.evErr = decode(m)
 		j.key = string(m.Key)
 		if j.key == "" && j.evErr == nil {
 			j.key = j.ev.UID
@@ -568,11 +636,75 @@ func (w *Worker) take(ctx context.Context) error {
 }
 
 func (w *Worker) runJob(ctx context.Context, j *job) {
-	if w.handle(ctx, j) {
+	if w.handleSafely(ctx, j) {
 		j.part.finish(j.msg.Offset)
 	}
 	w.metrics.inflight.Dec()
 	<-w.slots
+}
+
+// handleSafely is handle, with a panic turned into a dead letter: a bug
+// triggered by one record must not crash-loop the worker on that record.
+func (w *Worker) handleSafely(ctx context.Context, j *job) (finished bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("internal error handling an event", zap.String("topic", j.msg.Topic),
+				zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset), zap.Any("panic", r))
+			finished = w.deadLetter(ctx, j.msg, failure{class: ClassRejected, message: fmt.Sprintf("internal error: %v", r)}, OutcomeDLQRejected)
+		}
+	}()
+	return w.handle(ctx, j)
+}
+
+// decode is events.Decode with a panic turned into an invalid event.
+func decode(m kafka.Message) (ev events.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("invalid event: the decoder failed on this record (internal error: %v)", r)
+		}
+	}()
+	return events.Decode(m.Topic, m.Value)
+}
+
+// isTxnMarker reports whether m has the shape of a transaction control
+// record (key: version 0 and type abort or commit; value: version 0 and the
+// coordinator epoch). kafka-go does not filter them out.
+func isTxnMarker(m kafka.Message) bool {
+	return len(m.Key) == 4 && len(m.Value) == 6 && m.Key[0] == 0 && m.Key[1] == 0 && m.Key[2] == 0 &&
+		m.Key[3] <= 1 && m.Value[0] == 0 && m.Value[1] == 0
+}
+
+// resolveOffset turns FirstOffset or LastOffset into the partition's
+// current first or end offset, asking its leader.
+func (w *Worker) resolveOffset(ctx context.Context, topic string, partition int, rel int64) (int64, error) {
+	var last error
+	for _, b := range w.cfg.Kafka.Brokers {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		conn, err := w.dialer.DialLeader(dctx, "tcp", b, topic, partition)
+		cancel()
+		if err != nil {
+			last = err
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		var off int64
+		if rel == kafka.FirstOffset {
+			off, err = conn.ReadFirstOffset()
+		} else {
+			off, err = conn.ReadLastOffset()
+		}
+		conn.Close()
+		if err == nil {
+			return off, nil
+		}
+		last = err
+	}
+	return 0, fmt.Errorf("resolve start offset of %s/%d: %w", topic, partition, last)
+}
+
+func sameCommit(committed map[topicPartition]int64, tp topicPartition, off int64) bool {
+	c, ok := committed[tp]
+	return ok && c == off
 }
 
 // CloseBounded calls close but waits at most d: kafka-go's Close can hang
