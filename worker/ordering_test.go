@@ -205,3 +205,24 @@ func TestPartitionOffsetsSignalsDrained(t *testing.T) {
 		t.Fatalf("%d signals buffered, want 1", len(ch))
 	}
 }
+
+func TestOutageReopensOnFirstFailureAfterAProbe(t *testing.T) {
+	o := newOutage(10, 3, time.Now, nil)
+	for _, u := range []string{"a", "b", "c", "a", "b", "c", "a", "b", "c", "a"} {
+		o.failure(u)
+	}
+	if !o.isOpen() {
+		t.Fatal("outage not open after 10 failures from 3 users")
+	}
+	o.close() // a probe answered
+	o.failure("a")
+	if !o.isOpen() {
+		t.Fatal("the first failure after a probe closed the outage did not reopen it")
+	}
+	o.close()
+	o.success() // a real call succeeded: back to the full threshold
+	o.failure("a")
+	if o.isOpen() {
+		t.Fatal("one failure after a success reopened the outage")
+	}
+}

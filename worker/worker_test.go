@@ -407,3 +407,61 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 		t.Errorf("events ended = %d, want at least %d", done, n)
 	}
 }
+
+// A new group with --start-offset latest resolves "latest" once and commits
+// it: events produced after the start are not skipped when the partitions
+// change hands before any of them finished.
+func TestStartOffsetLatestSurvivesARestart(t *testing.T) {
+	h := newHarness(t)
+	h.kc.Produce(t, h.linkedEvent("old", uidOf(999), siteOf(999))) // before the group: skipped by latest
+	cfg := h.cfg
+	cfg.StartOffset = "latest"
+	cfg.ShutdownTimeout = time.Millisecond // abandon what is in flight
+	if err := h.sim.SetFaults(gigyasim.Faults{Latency: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	first := h.start(t, cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// Ready: joined, start offsets resolved and committed soon after.
+		com, err := h.kc.Committed(t.Context(), cfg.Group, h.link)
+		if err == nil && first.w.Ready() && len(com) > 0 && allCommitted(com) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the group never committed its resolved start offsets (%v, %v)", com, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	const n = 20
+	var msgs []kafka.Message
+	for i := range n {
+		msgs = append(msgs, h.linkedEvent(fmt.Sprintf("l-%d", i), uidOf(i), siteOf(i)))
+	}
+	h.kc.Produce(t, msgs...)
+	time.Sleep(300 * time.Millisecond) // fetched, stuck in the 5 s latency
+	first.stop(t)
+
+	if err := h.sim.SetFaults(gigyasim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t, cfg)
+	h.waitDone(t, cfg, 30*time.Second)
+	for i := range n {
+		if _, ok := h.sim.Linked(siteOf(i)); !ok {
+			t.Fatalf("event %d produced after the start was skipped", i)
+		}
+	}
+	if _, ok := h.sim.Linked(siteOf(999)); ok {
+		t.Error("the event produced before the group existed was processed, want it skipped (latest)")
+	}
+}
+
+func allCommitted(com map[int]int64) bool {
+	for _, off := range com {
+		if off < 0 {
+			return false
+		}
+	}
+	return true
+}
