@@ -116,7 +116,7 @@ func (c *devCmd) Run(e *env) error {
 		simLn.Close()
 		return err
 	}
-	defer dlq.Close()
+	defer worker.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
 	w, err := worker.New(cfg, client, dlq, metrics, log)
 	if err != nil {
 		simLn.Close()

@@ -164,7 +164,7 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer dlq.Close()
+	defer worker.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
 	w, err := worker.New(cfg, client, dlq, metrics, log)
 	if err != nil {
 		return usagef("%v", err)
