@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/goleak"
 
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
@@ -39,6 +40,17 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// The workers are processes; what could leak here is the harness's
+		// broker, simulator server and clients.
+		if err := goleak.Find(
+			goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+		); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: goroutines left after the tests: %v\n", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -190,6 +202,9 @@ func (w *world) checkNoSecretsForms(forms []string, extra ...string) {
 	}
 	for i, x := range extra {
 		check(fmt.Sprintf("text %d", i), x)
+	}
+	if lines <= len(ws) { // strings.Split of an empty log is one empty line
+		w.t.Errorf("secrets: the workers' logs are empty; the search would prove nothing")
 	}
 	w.t.Logf("secrets: searched %d log lines, %d /metrics bodies, %d dead letters, %d other texts: %d forms each",
 		lines, len(scrapes), len(recs), len(extra), len(forms))

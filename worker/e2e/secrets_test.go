@@ -51,6 +51,16 @@ func TestSecrets(t *testing.T) {
 	if rejected != 50 {
 		t.Errorf("%d events rejected (wrong partner secret: 403003), want 50", rejected)
 	}
+	// The search below is only worth something if the failures were logged.
+	logs, err := p.Logs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"403003", "500001", "invalid event"} {
+		if !strings.Contains(string(logs), want) {
+			t.Errorf("the debug log never mentions %q: the secrets search covers less than it claims", want)
+		}
+	}
 	forms := append(w.Credentials.SecretForms(), wrong.SecretForms()...)
 	w.checkNoSecretsForms(forms)
 }
