@@ -10,9 +10,7 @@ import (
 // replay, bulk-link and gigya-sim start consumers, writers and servers.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor and kfake's
-		// goroutines that outlive Close by a few ms, as in ./worker.
+		// kafka-go's package-level connection pool janitor.
 		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }

@@ -30,10 +30,8 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor and kfake's
-		// goroutines that outlive Close by a few ms.
+		// kafka-go's package-level connection pool janitor.
 		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	)
 }
 

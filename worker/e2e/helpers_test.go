@@ -45,7 +45,6 @@ func TestMain(m *testing.M) {
 		// broker, simulator server and clients.
 		if err := goleak.Find(
 			goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 		); err != nil {
 			fmt.Fprintf(os.Stderr, "goleak: goroutines left after the tests: %v\n", err)
 			code = 1
