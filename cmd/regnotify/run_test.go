@@ -5,7 +5,11 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +18,11 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -183,6 +189,115 @@ func TestRunFromEnvironment(t *testing.T) {
 	for _, s := range []string{appSecret, partner, "run-test-app-secret", "run-test-partner-secret"} {
 		if strings.Contains(logs, s) {
 			t.Errorf("logs contain the secret %q", s)
+		}
+	}
+}
+
+// TestRunWithSASLNeverShowsThePassword runs the worker against a broker that
+// requires SCRAM, with the password from a file and debug logs, and
+// searches the logs and the /metrics body for the password in every form.
+func TestRunWithSASLNeverShowsThePassword(t *testing.T) {
+	clearEnv(t)
+	const password = "run-kafka-pw-Hq7-must-never-leak"
+	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "svc", password))
+	k := worker.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-512", SASLUsername: "svc", SASLPassword: password}
+	tr, err := k.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	reg, link, dlq := "user.registered", "account.linked", "regnotify.dlq"
+	client := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Transport: tr, Timeout: 10 * time.Second}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: reg, NumPartitions: 2, ReplicationFactor: 1}, {Topic: link, NumPartitions: 2, ReplicationFactor: 1},
+		{Topic: dlq, NumPartitions: 1, ReplicationFactor: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tp, err := range resp.Errors {
+		if err != nil {
+			t.Fatalf("create %s: %v", tp, err)
+		}
+	}
+	appSecret := base64.StdEncoding.EncodeToString([]byte("run-sasl-app-secret"))
+	partner := base64.StdEncoding.EncodeToString([]byte("run-sasl-partner-secret"))
+	sim, err := gigyasim.New(gigyasim.Config{APIKey: "3_run", UserKey: "run-uk", Secret: appSecret, PartnerSecret: partner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	const n = 10
+	var msgs []kafka.Message
+	for i := range n {
+		uid := fmt.Sprintf("_gid_sasl%02d", i)
+		v, err := events.Encode(events.Event{EventID: fmt.Sprintf("s%d", i), Type: events.AccountLinked, UID: uid, SiteUID: fmt.Sprintf("site-%02d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, kafka.Message{Topic: link, Key: []byte(uid), Value: v})
+	}
+	msgs = append(msgs, kafka.Message{Topic: reg, Key: []byte("x"), Value: []byte(`{"uid":"_gid_noid"}`)})
+	wr := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Transport: tr, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	if err := wr.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	wr.Close()
+
+	pwFile := filepath.Join(t.TempDir(), "kafka-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	args := []string{"run", "--brokers", strings.Join(kc.Brokers, ","), "--kafka-sasl-mechanism", "scram-sha-512",
+		"--kafka-sasl-username", "svc", "--kafka-sasl-password-file", pwFile,
+		"--gigya-api-key", "3_run", "--gigya-user-key", "run-uk", "--gigya-base-url", srv.URL, "--gigya-auth", "signed",
+		"--gigya-secret", appSecret, "--gigya-partner-secret", partner, "--http-addr", httpAddr,
+		"--retry-initial", "10ms", "--log-level", "debug"}
+	runCtx, stop := context.WithCancel(ctx)
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Main(runCtx, args, &out, &errOut) }()
+
+	var metrics string
+	for {
+		r, err := http.Get("http://" + httpAddr + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			metrics = string(b)
+			if strings.Contains(metrics, `regnotify_events_total{outcome="notified",topic="account.linked"} 10`) &&
+				strings.Contains(metrics, `outcome="dlq_invalid"`) {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			stop()
+			t.Fatalf("the worker did not process the events over SASL; stderr:\n%s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code = %d, want 0; stderr:\n%s", code, errOut.String())
+	}
+	logs := errOut.String() + out.String()
+	if !strings.Contains(logs, `user=\"svc\"`) || !strings.Contains(logs, "event dead-lettered") {
+		t.Fatalf("the debug log lacks the Kafka user or the dead letter: the search below would prove little:\n%s", logs)
+	}
+	for _, form := range []string{password, base64.StdEncoding.EncodeToString([]byte(password)), url.QueryEscape(password), "Hq7-must-never"} {
+		if strings.Contains(logs, form) {
+			t.Errorf("logs contain the Kafka password (%q)", form)
+		}
+		if strings.Contains(metrics, form) {
+			t.Errorf("/metrics contains the Kafka password (%q)", form)
 		}
 	}
 }
