@@ -53,6 +53,7 @@ type config struct {
 	rateEvents                        int
 	rateLimit                         float64
 	naiveEvents                       int
+	zeroRuns                          int
 	p99Rate                           float64
 	p99Duration                       time.Duration
 }
@@ -72,6 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "bound of each wait (worker ready, backlog committed)")
 	fs.IntVar(&c.zeroEvents, "zero-events", 100_000, "zero-latency: backlog size")
 	fs.IntVar(&c.zeroConcurrency, "zero-concurrency", 64, "zero-latency: worker concurrency and ceiling goroutines")
+	fs.IntVar(&c.zeroRuns, "zero-runs", 3, "zero-latency: worker runs; the median by CPU per event is reported")
 	fs.DurationVar(&c.ceilingDuration, "ceiling-duration", 3*time.Second, "zero-latency: how long the HTTP ceiling is measured")
 	fs.IntVar(&c.latencyEvents, "latency-events", 40_000, "latency-50ms: backlog size")
 	fs.IntVar(&c.latencyConcurrency, "latency-concurrency", 256, "latency-50ms: worker concurrency")
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		small("latency-events", &c.latencyEvents, 300)
 		small("rate-events", &c.rateEvents, 100)
 		small("naive-events", &c.naiveEvents, 5)
+		small("zero-runs", &c.zeroRuns, 1)
 		if !set["ceiling-duration"] {
 			c.ceilingDuration = 300 * time.Millisecond
 		}
