@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -16,7 +15,6 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,25 +23,26 @@ import (
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 )
 
-// simSyncBuffer is a bytes.Buffer safe for the command and the test at once.
-type simSyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *simSyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *simSyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var simListenRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// waitSimAddress waits for the simulator command to print its address.
+func waitSimAddress(t *testing.T, exit <-chan int, stdout, stderr *syncBuffer) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		select {
+		case code := <-exit:
+			t.Fatalf("exited early with %d; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if m := simListenRE.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no address after 10s; stdout:\n%s", stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // TestGigyaSimServesAndShutsDown runs `regnotify gigya-sim` with its demo
 // defaults, makes a real call, and checks that cancelling the context (what
@@ -53,24 +52,11 @@ func TestGigyaSimServesAndShutsDown(t *testing.T) {
 	t.Setenv("GIGYASIM_LATENCY", "1ms") // flags read their variables
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr simSyncBuffer
+	var stdout, stderr syncBuffer
 	exit := make(chan int, 1)
 	go func() { exit <- Main(ctx, []string{"gigya-sim", "--addr", "127.0.0.1:0"}, &stdout, &stderr) }()
 
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		select {
-		case code := <-exit:
-			t.Fatalf("exited early with %d; stderr:\n%s", code, stderr.String())
-		default:
-		}
-		if m := simListenRE.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no address after 10s; stdout:\n%s", stdout.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	base := waitSimAddress(t, exit, &stdout, &stderr)
 	for _, want := range []string{simDemoAPIKey, simDemoUserKey, simDemoSecret, "latency=1ms"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, stdout.String())
@@ -114,7 +100,7 @@ func TestGigyaSimServesAndShutsDown(t *testing.T) {
 }
 
 func TestGigyaSimHelpListsEveryFlag(t *testing.T) {
-	var stdout, stderr simSyncBuffer
+	var stdout, stderr syncBuffer
 	if code := Main(context.Background(), []string{"gigya-sim", "--help"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d, want 0; stderr: %s", code, stderr.String())
 	}
@@ -215,7 +201,7 @@ func TestGigyaSimBadConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr simSyncBuffer
+			var stdout, stderr syncBuffer
 			code := Main(context.Background(), append([]string{"gigya-sim"}, tt.args...), &stdout, &stderr)
 			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantMsg) {
 				t.Errorf("exit %d, stderr %q; want exit %d naming %q", code, stderr.String(), tt.wantCode, tt.wantMsg)
@@ -240,26 +226,13 @@ func TestGigyaSimNeverPrintsGivenSecrets(t *testing.T) {
 	t.Setenv("GIGYASIM_SECRET", secret)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr simSyncBuffer
+	var stdout, stderr syncBuffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- Main(ctx, []string{"gigya-sim", "--addr", "127.0.0.1:0", "--log-level", "debug",
 			"--partner-secret-file", partnerFile}, &stdout, &stderr)
 	}()
-	var base string
-	for deadline := time.Now().Add(10 * time.Second); base == ""; {
-		select {
-		case code := <-exit:
-			t.Fatalf("exited early with %d; stderr:\n%s", code, stderr.String())
-		default:
-		}
-		if m := simListenRE.FindStringSubmatch(stdout.String()); m != nil {
-			base = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no address after 10s; stdout:\n%s", stdout.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	base := waitSimAddress(t, exit, &stdout, &stderr)
 	if n := strings.Count(stdout.String(), "(set; not printed)"); n != 2 {
 		t.Errorf("banner shows %d secrets as \"(set; not printed)\", want 2:\n%s", n, stdout.String())
 	}
