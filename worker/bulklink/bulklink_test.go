@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"maps"
 
 	"os"
 	"path/filepath"
@@ -503,4 +504,33 @@ func BenchmarkBulkLink(b *testing.B) {
 		rows += got.Rows
 	}
 	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+}
+
+// A row may leave out the optional cid when it is the header's last column;
+// any other field count is a reject.
+func TestBulkLinkTrailingCIDMayBeLeftOut(t *testing.T) {
+	w := newWorld(t)
+	file := filepath.Join(w.dir, "accounts.csv")
+	body := "uid,siteUid,cid\n_gid_a,cust-a\n_gid_b,cust-b,web\n_gid_c,cust-c,web,extra\n_gid_d\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := run(t, w.config(file), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if st.Produced != 2 || st.Rejected != 2 {
+		t.Errorf("produced, rejected = %d, %d; want 2, 2 (lines 4 and 5 rejected)", st.Produced, st.Rejected)
+	}
+	cids := map[string]string{}
+	for _, m := range w.kc.ReadAll(t, w.topic) {
+		ev, err := events.Decode(w.topic, m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cids[ev.UID] = ev.CID
+	}
+	if want := map[string]string{"_gid_a": "", "_gid_b": "web"}; !maps.Equal(cids, want) {
+		t.Errorf("events (uid → cid) = %v, want %v", cids, want)
+	}
 }

@@ -103,11 +103,15 @@ func (c *csvRows) next() (row, error) {
 		return row{}, err
 	}
 	line, _ := c.r.FieldPos(0)
-	if len(rec) != c.width {
+	// A row may leave out the optional cid when it is the last column
+	// ("uid,siteUid,cid" header, "u,s" row): spreadsheets drop trailing
+	// empty cells.
+	shortByCID := len(rec) == c.width-1 && c.cid == c.width-1
+	if len(rec) != c.width && !shortByCID {
 		return row{line: line, err: fmt.Sprintf("has %d fields, the header %d", len(rec), c.width)}, nil
 	}
 	r := row{line: line, uid: rec[c.uid], siteUID: rec[c.siteUID]}
-	if c.cid >= 0 {
+	if c.cid >= 0 && c.cid < len(rec) {
 		r.cid = rec[c.cid]
 	}
 	return r, nil
