@@ -172,31 +172,36 @@ Read dead letters:
 // runDemo produces n sample events, waits until the worker committed them
 // all and prints what became of them.
 func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg worker.Config, m *worker.Metrics) error {
-	msgs, expect := demoEvents(n)
+	first, second, expect := demoEvents(n)
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
 	wr := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond, Transport: tr}
 	defer wr.Close()
-	start := time.Now()
-	if err := wr.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("demo: produce: %w", err)
-	}
-	fmt.Fprintf(out, "demo: produced %d events (%s); waiting for the worker...\n", len(msgs), expect)
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: tr}
-	for {
-		done, err := caughtUp(ctx, client, cfg.Group, cfg.Topics)
-		if err == nil && done {
-			break
+	start := time.Now()
+	fmt.Fprintf(out, "demo: producing %d events (%s); waiting for the worker...\n", len(first)+len(second), expect)
+	// Claims and redeliveries come after the links they refer to have
+	// ended, so that each ends as announced: a claim processed before
+	// the link it competes with would win the siteUID instead.
+	for _, batch := range [][]kafka.Message{first, second} {
+		if err := wr.WriteMessages(ctx, batch...); err != nil {
+			return fmt.Errorf("demo: produce: %w", err)
 		}
-		if err := ctx.Err(); err != nil {
-			return err
+		for {
+			done, err := caughtUp(ctx, client, cfg.Group, cfg.Topics)
+			if err == nil && done {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	s := m.Snapshot()
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(out, "\ndemo: all %d events ended in %v\n", len(msgs), time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "\ndemo: all %d events ended in %v\n", len(first)+len(second), time.Since(start).Round(time.Millisecond))
 	fmt.Fprintln(tw, "outcome\tevents\t")
 	for _, o := range []string{worker.OutcomeNotified, worker.OutcomeAlreadyDone, worker.OutcomeDLQInvalid, worker.OutcomeDLQRejected, worker.OutcomeDLQExhausted} {
 		fmt.Fprintf(tw, "%s\t%d\t\n", o, s.Events[o])
@@ -250,10 +255,10 @@ func caughtUp(ctx context.Context, c *kafka.Client, group string, topics []strin
 // demoEvents returns n sample events: mostly valid links and registrations,
 // and a share of each kind of trouble: invalid events, links Gigya rejects
 // (a siteUID another account owns: 409001) and redelivered links
-// (already done). The mix is deterministic.
-func demoEvents(n int) ([]kafka.Message, string) {
+// (already done). The mix is deterministic. The claims and redeliveries
+// are returned apart (later): they refer to links among msgs.
+func demoEvents(n int) (msgs, later []kafka.Message, summary string) {
 	r := mrand.New(mrand.NewPCG(42, 42))
-	var msgs []kafka.Message
 	var linked []kafka.Message
 	var valid, invalid, rejected, redelivered int
 	enc := func(ev events.Event) kafka.Message {
@@ -267,7 +272,7 @@ func demoEvents(n int) ([]kafka.Message, string) {
 		[]byte(`{"eventId":"bad-4","uid":"_gid_w"`),
 		[]byte(`{"eventId":"bad-5","type":"user.registered","uid":"_gid_v","siteUid":"c-v"}`),
 	}
-	for i := 0; len(msgs) < n; i++ {
+	for i := 0; len(msgs)+len(later) < n; i++ {
 		uid := fmt.Sprintf("_gid_demo%05d", i)
 		site := fmt.Sprintf("customer-%05d", i)
 		switch x := r.IntN(100); {
@@ -278,10 +283,10 @@ func demoEvents(n int) ([]kafka.Message, string) {
 		case x < 14 && len(linked) > 0:
 			// Another account claims a siteUID already linked: 409001.
 			prev, _ := events.Decode(string(events.AccountLinked), linked[r.IntN(len(linked))].Value)
-			msgs = append(msgs, enc(events.Event{EventID: "claim-" + uid, Type: events.AccountLinked, UID: uid, SiteUID: prev.SiteUID}))
+			later = append(later, enc(events.Event{EventID: "claim-" + uid, Type: events.AccountLinked, UID: uid, SiteUID: prev.SiteUID}))
 			rejected++
 		case x < 20 && len(linked) > 0:
-			msgs = append(msgs, linked[r.IntN(len(linked))]) // a redelivery
+			later = append(later, linked[r.IntN(len(linked))]) // a redelivery
 			redelivered++
 		case x < 45:
 			msgs = append(msgs, enc(events.Event{EventID: "reg-" + uid, Type: events.UserRegistered, UID: uid, OccurredAt: time.Now().UTC().Truncate(time.Second)}))
@@ -293,5 +298,5 @@ func demoEvents(n int) ([]kafka.Message, string) {
 			valid++
 		}
 	}
-	return msgs, fmt.Sprintf("%d valid, %d invalid, %d claiming a taken siteUID, %d redelivered", valid, invalid, rejected, redelivered)
+	return msgs, later, fmt.Sprintf("%d valid, %d invalid, %d claiming a taken siteUID, %d redelivered", valid, invalid, rejected, redelivered)
 }
