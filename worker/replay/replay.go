@@ -140,7 +140,6 @@ type Replayer struct {
 	log    *zap.Logger
 	dialer *kafka.Dialer
 	n      counters
-	out    sync.Mutex // DryRunOut
 }
 
 // New returns a replayer for cfg.
