@@ -31,13 +31,29 @@ func TestAPIKey(t *testing.T) {
 	}
 }
 
+// authCase is one request authentication case: a simulator configured by
+// mutate, a request authenticated by auth, the errorCode it must get.
+type authCase struct {
+	name   string
+	mutate func(*Config)
+	auth   auth
+	want   int
+}
+
+func runAuthCases(t *testing.T, tests []authCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t, tt.mutate)
+			if got := env.notify(t, "u1", tt.auth); got != tt.want {
+				t.Errorf("errorCode = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestSecretAuth(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		auth   auth
-		want   int
-	}{
+	tests := []authCase{
 		{"right secret", nil, okSecret, codeOK},
 		{"wrong secret", nil, secretAuth(testSecret + "x"), codeInvalidSecret},
 		{"empty secret", nil, secretAuth(""), codeInvalidSecret},
@@ -50,14 +66,7 @@ func TestSecretAuth(t *testing.T) {
 		}, codeUnauthorized},
 		{"secret mode not enabled", func(c *Config) { c.Secret = "" }, okSecret, codeUnauthorized},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := newEnv(t, tt.mutate)
-			if got := env.notify(t, "u1", tt.auth); got != tt.want {
-				t.Errorf("errorCode = %d, want %d", got, tt.want)
-			}
-		})
-	}
+	runAuthCases(t, tests)
 }
 
 // fakeListener makes the simulator believe the connection came in on addr,
@@ -144,12 +153,7 @@ func nonLoopbackIP(t *testing.T) net.IP {
 func TestSignedAuth(t *testing.T) {
 	const window = int64(RequestWindow / time.Second)
 	now := newTestClock().Now().Unix()
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		auth   auth
-		want   int
-	}{
+	tests := []authCase{
 		{"valid", nil, okSigned, codeOK},
 		{"wrong secret", nil, signedAuth(testSecret[:len(testSecret)-4]+"AAA=", 0, ""), codeInvalidSignature},
 		{"param changed after signing", nil, func(t *testing.T, e *testEnv, u string, f url.Values, h http.Header) {
@@ -183,14 +187,7 @@ func TestSignedAuth(t *testing.T) {
 		}, codeUnauthorized},
 		{"signed mode not enabled", func(c *Config) { c.Secret = "" }, okSigned, codeUnauthorized},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := newEnv(t, tt.mutate)
-			if got := env.notify(t, "u1", tt.auth); got != tt.want {
-				t.Errorf("errorCode = %d, want %d", got, tt.want)
-			}
-		})
-	}
+	runAuthCases(t, tests)
 }
 
 // TestSignedAuthTLS checks that the scheme of the signed URL is taken from
@@ -214,12 +211,7 @@ func TestSignedAuthTLS(t *testing.T) {
 func TestBearerAuth(t *testing.T) {
 	const window = int64(RequestWindow / time.Second)
 	now := newTestClock().Now().Unix()
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		auth   auth
-		want   int
-	}{
+	tests := []authCase{
 		{"valid", nil, okBearer(), codeOK},
 		{"signed by another key", nil, bearerAuth(otherKey(), testUserKey, 0, ""), codeInvalidSignature},
 		{"kid is not the userKey", nil, bearerAuth(testKey(), "other-user-key", 0, ""), codeUnauthorized},
@@ -234,14 +226,7 @@ func TestBearerAuth(t *testing.T) {
 		}, codeInvalidRequest},
 		{"bearer not enabled", func(c *Config) { c.PublicKey = nil }, okBearer(), codeUnauthorized},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			env := newEnv(t, tt.mutate)
-			if got := env.notify(t, "u1", tt.auth); got != tt.want {
-				t.Errorf("errorCode = %d, want %d", got, tt.want)
-			}
-		})
-	}
+	runAuthCases(t, tests)
 }
 
 func TestMissingCredentials(t *testing.T) {
