@@ -26,7 +26,7 @@ func (p *parser) build(raw *rawFile) (*File, error) {
 	if len(raw.Sites) == 0 {
 		return nil, p.errf(p.keyLine("sites"), "sites", "at least one site is required")
 	}
-	first := map[string]int{}
+	first, apiKeys := map[string]int{}, map[string]int{}
 	for i, rs := range raw.Sites {
 		s, rawName, err := p.site(rs, i, f.Quotas)
 		if err != nil {
@@ -35,7 +35,11 @@ func (p *parser) build(raw *rawFile) (*File, error) {
 		if at, dup := first[s.Name]; dup {
 			return nil, p.errf(s.Line, fmt.Sprintf("sites[%d].name", i), "duplicate site name %q (first at line %d)", rawName, at)
 		}
-		first[s.Name] = s.Line
+		if at, dup := apiKeys[s.APIKey]; dup {
+			return nil, p.errf(s.Line, fmt.Sprintf("sites[%d].apiKey", i),
+				"site %s has the apiKey of the site at line %d; siteFrom could not tell them apart", rawName, at)
+		}
+		first[s.Name], apiKeys[s.APIKey] = s.Line, s.Line
 		f.Sites = append(f.Sites, s)
 	}
 	if len(raw.Topics) == 0 {

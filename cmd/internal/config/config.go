@@ -24,13 +24,29 @@ import (
 
 // File is a decoded and validated configuration file.
 type File struct {
-	// Sites in file order; names are unique.
+	// Sites in file order; names and apiKeys are unique.
 	Sites []Site
 	// Quotas maps a quota's name to its budget in calls/s for the whole
 	// consumer group (0 = none).
 	Quotas map[string]float64
 	// Topics in file order; names are unique.
 	Topics []Topic
+}
+
+// Lookup returns the site a topic's `site` or a record's siteFrom value
+// names: a site's name, else a site's apiKey (both are unique in a File).
+func (f *File) Lookup(nameOrAPIKey string) (*Site, bool) {
+	for i := range f.Sites {
+		if f.Sites[i].Name == nameOrAPIKey {
+			return &f.Sites[i], true
+		}
+	}
+	for i := range f.Sites {
+		if f.Sites[i].APIKey == nameOrAPIKey {
+			return &f.Sites[i], true
+		}
+	}
+	return nil, false
 }
 
 // Site is one Gigya site: credentials, data center and budget.

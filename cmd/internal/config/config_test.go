@@ -48,6 +48,7 @@ var badCases = []badCase{
 	{"unknown key in siteFrom", "sites:\n" + site + "topics:\n  - name: user.registered\n    siteFrom: {header: b, haeder: c}\n", 8, "topics[0].siteFrom.haeder", `unknown key "haeder"`},
 	{"duplicate key", "sites:\n  - name: brand-a\n    apiKey: 3_a\n    apiKey: 3_b\n", 4, "", `"apiKey" already defined at [3:5]`},
 	{"duplicate site name", "sites:\n" + site + site + "topics:\n  - name: user.registered\n    site: brand-a\n", 6, "sites[1].name", `duplicate site name "brand-a" (first at line 2)`},
+	{"duplicate apiKey", "sites:\n" + site + strings.Replace(site, "brand-a", "brand-b", 1) + "topics:\n  - name: user.registered\n    site: brand-a\n", 6, "sites[1].apiKey", "site brand-b has the apiKey of the site at line 2"},
 	{"duplicate topic", valid + "  - name: user.registered\n    site: brand-a\n", 9, "topics[1].name", `duplicate topic "user.registered" (first at line 7)`},
 	{"literal secret", "sites:\n" + site + "    secret: c2VjcmV0\n", 6, "sites[0].secret", "a literal secret is refused; use secretFile or ${VAR}"},
 	{"literal secret around a reference", "sites:\n" + site + "    secret: x${SEC}\n", 6, "sites[0].secret", "a literal secret is refused"},

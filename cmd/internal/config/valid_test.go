@@ -207,3 +207,28 @@ func TestLoadMissingFile(t *testing.T) {
 		t.Fatalf("Load(missing) = %v; want a *config.Error for %s wrapping os.ErrNotExist", err, path)
 	}
 }
+
+func TestLookup(t *testing.T) {
+	y := "sites:\n" + site + "  - name: brand-b\n    apiKey: brand-a\n    userKey: U\n    secretFile: /s/b\n" +
+		"topics:\n  - name: user.registered\n    site: brand-a\n"
+	f, err := Parse([]byte(y), "l.yaml", nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	tests := []struct{ value, want string }{
+		{"brand-a", "brand-a"}, // a name wins over another site's apiKey
+		{"brand-b", "brand-b"},
+		{"3_a", "brand-a"},
+		{"nope", ""},
+	}
+	for _, tc := range tests {
+		s, ok := f.Lookup(tc.value)
+		got := ""
+		if ok {
+			got = s.Name
+		}
+		if got != tc.want {
+			t.Errorf("Lookup(%q) = %q; want %q", tc.value, got, tc.want)
+		}
+	}
+}
