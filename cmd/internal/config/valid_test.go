@@ -232,3 +232,15 @@ func TestLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeExample: the README's example (testdata/readme.yaml, a copy)
+// is valid.
+func TestReadmeExample(t *testing.T) {
+	f, err := Load(filepath.Join("testdata", "readme.yaml"), env(map[string]string{"BRAND_B_API_KEY": "3_b", "BRAND_B_SECRET": "c2Vj"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(f.Sites) != 2 || len(f.Topics) != 4 || f.Sites[1].Secret != "c2Vj" || f.Sites[1].APIKey != "3_b" {
+		t.Errorf("Load = %s; want 2 sites (brand-b's apiKey and secret from the environment), 4 topics", dump(f))
+	}
+}
