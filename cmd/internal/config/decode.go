@@ -112,8 +112,11 @@ func (p *parser) decode(data []byte) (raw *rawFile, err error) {
 			return nil, p.errf(line(p.body), "", "expected a mapping with sites, quotas and topics")
 		}
 	}
+	// The parser above already refused a key written twice in one mapping;
+	// the decoder's own check would also refuse a key that overrides one
+	// merged in with `<<: *anchor`, which YAML allows.
 	raw = &rawFile{}
-	dec := yaml.NewDecoder(strings.NewReader(""), yaml.Strict())
+	dec := yaml.NewDecoder(strings.NewReader(""), yaml.Strict(), yaml.AllowDuplicateMapKey())
 	if err := dec.DecodeFromNode(p.body, raw); err != nil {
 		return nil, p.libraryError(err)
 	}

@@ -244,3 +244,29 @@ func TestReadmeExample(t *testing.T) {
 		t.Errorf("Load = %s; want 2 sites (brand-b's apiKey and secret from the environment), 4 topics", dump(f))
 	}
 }
+
+// TestMergeKeys: sites may share settings through an anchor and `<<`, and
+// override what they merge; a key written twice is still refused (table).
+func TestMergeKeys(t *testing.T) {
+	const y = `sites:
+  - &common
+    name: brand-a
+    apiKey: 3_a
+    userKey: U
+    secretFile: /s/common
+  - <<: *common
+    name: brand-b
+    apiKey: 3_b
+topics:
+  - name: user.registered
+    site: brand-b
+`
+	f, err := Parse([]byte(y), "m.yaml", nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	b := f.Sites[1]
+	if b.Name != "brand-b" || b.APIKey != "3_b" || b.UserKey != "U" || b.SecretFile != "/s/common" || b.Line != 7 {
+		t.Errorf("merged site = %s; want brand-b, 3_b, the common userKey and secretFile, line 7", dump(&File{Sites: []Site{b}}))
+	}
+}
