@@ -208,7 +208,7 @@ func (st *siteState) loseAnswer(f *SiteFaults) bool {
 func validateSite(s Site, dcs map[string]string) error {
 	switch {
 	case s.Name == "":
-		return errors.New("Name is required")
+		return errors.New("a site Name is required")
 	case s.APIKey == "":
 		return errors.New("APIKey is required")
 	case s.UserKey == "":
@@ -218,7 +218,7 @@ func validateSite(s Site, dcs map[string]string) error {
 	}
 	if s.Secret != "" {
 		if _, err := base64.StdEncoding.DecodeString(s.Secret); err != nil {
-			return errors.New("Secret is not valid base64")
+			return errors.New("the Secret is not valid base64")
 		}
 	}
 	if s.PartnerSecret != "" {

@@ -107,7 +107,11 @@ func TestSitesConfigErrors(t *testing.T) {
 		{"unknown data center", gigyasim.Config{Sites: []gigyasim.Site{func() gigyasim.Site { s := site("a", "3_a"); s.DataCenter = "eu1"; return s }()}}, `DataCenter "eu1" is not in`},
 		{"bad fault code", gigyasim.Config{Sites: []gigyasim.Site{func() gigyasim.Site { s := site("a", "3_a"); s.Faults.Code = 123; return s }()}}, "code 123"},
 		{"301001 without apiDomain", gigyasim.Config{Sites: []gigyasim.Site{func() gigyasim.Site { s := site("a", "3_a"); s.Faults.Code = 301001; return s }()}}, "needs apiDomain"},
-		{"two faults at once", gigyasim.Config{Sites: []gigyasim.Site{func() gigyasim.Site { s := site("a", "3_a"); s.Faults = gigyasim.SiteFaults{Code: 403010, HTTPStatus: 503}; return s }()}}, "at most one"},
+		{"two faults at once", gigyasim.Config{Sites: []gigyasim.Site{func() gigyasim.Site {
+			s := site("a", "3_a")
+			s.Faults = gigyasim.SiteFaults{Code: 403010, HTTPStatus: 503}
+			return s
+		}()}}, "at most one"},
 		{"bad partner secret", gigyasim.Config{Sites: []gigyasim.Site{func() gigyasim.Site { s := site("a", "3_a"); s.PartnerSecret = secret + "!"; return s }()}}, "PartnerSecret is not valid base64"},
 		{"data center without domain", gigyasim.Config{DataCenters: []gigyasim.DataCenter{{Name: "us1"}}, Sites: []gigyasim.Site{site("a", "3_a")}}, "Name and Domain are required"},
 	}

@@ -435,7 +435,9 @@ func TestAnswerLost(t *testing.T) {
 		})
 	}
 	t.Run("half of the calls", func(t *testing.T) {
-		w := newWorld(t, func(c *gigyasim.Config) { c.Sites[0].Faults = gigyasim.SiteFaults{LostRate: 0.5, Lost: gigyasim.LostTimeout} })
+		w := newWorld(t, func(c *gigyasim.Config) {
+			c.Sites[0].Faults = gigyasim.SiteFaults{LostRate: 0.5, Lost: gigyasim.LostTimeout}
+		})
 		c := w.client(t, 0, gigya.AuthSecret, "")
 		failed := 0
 		for i := range 6 {
