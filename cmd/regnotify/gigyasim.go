@@ -57,6 +57,7 @@ type gigyaSimCmd struct {
 	TLSKeyFile        string        `name:"tls-key-file" placeholder:"FILE" env:"GIGYASIM_TLS_KEY_FILE" type:"path" help:"PEM private key of --tls-cert-file."`
 	Sites             []string      `name:"site" env:"GIGYASIM_SITES" sep:";" placeholder:"KEY=VALUE,..." help:"A further site, repeatable (or ;-separated): comma-separated key=value with name, apiKey, userKey (required), secret or secretFile, publicKeyFile, partnerSecret or partnerSecretFile, dataCenter, rate and burst (quota, calls/s), and site-wide faults fault (400093|403003|403006|403007|403010|301001), apiDomain, httpStatus (5xx HTML page), outage (error|drop), lostRate (0..1) and lost (drop|504002). See the long help."`
 	DataCenters       []string      `name:"data-center" env:"GIGYASIM_DATA_CENTERS" placeholder:"NAME=HOST:PORT" help:"A data center served on its own listener, repeatable (or comma-separated): a site's call arriving at another data center's listener gets 301001 with apiDomain = its own listener's host:port. --addr belongs to no data center."`
+	SharedQuotas      []string      `name:"shared-quota" env:"GIGYASIM_SHARED_QUOTAS" placeholder:"NAME=RATE[/BURST]" help:"A quota shared by the sites naming it (--site ...,sharedQuota=NAME), as a partner-wide limit; repeatable (or comma-separated)."`
 	LogLevel          string        `name:"log-level" env:"GIGYASIM_LOG_LEVEL" enum:"debug,info,warn,error" default:"info" help:"Log level (debug logs every call)."`
 }
 
@@ -73,7 +74,7 @@ Several sites: the single-site flags (--api-key, --user-key, --secret, ...) defi
     --site name=brand-a,apiKey=3_a,userKey=uk-a,secretFile=/run/a.secret,dataCenter=us1,rate=50,burst=5 \
     --site name=brand-b,apiKey=3_b,userKey=uk-b,publicKeyFile=/run/b.pem,dataCenter=eu1,fault=403010
 
---site keys: name, apiKey, userKey (required); secret | secretFile (base64 application secret: secret and signed authentication); publicKeyFile (bearer); partnerSecret | partnerSecretFile (verifies UIDSig; without it a UIDSig gets 403003, none is accepted); dataCenter (a --data-center name); rate, burst (the site's quota: token bucket, calls/s, 403048 above); fault (every call answers this errorCode: 400093, 403003, 403006, 403007, 403010 or 301001), apiDomain (of fault=301001; default the site's data center); httpStatus (every call gets this HTTP 5xx status and an HTML page, as from a load balancer); outage (error: 500001; drop: connection closed); lostRate, lost (that fraction of successful notifyRegistration calls is applied but answered by a dropped connection, or 504002). Values cannot contain "," or ";"; use the *File keys for secrets.`
+--site keys: name, apiKey, userKey (required); secret | secretFile (base64 application secret: secret and signed authentication); publicKeyFile (bearer); partnerSecret | partnerSecretFile (verifies UIDSig; without it a UIDSig gets 403003, none is accepted); dataCenter (a --data-center name); rate, burst (the site's quota: token bucket, calls/s, 403048 above); sharedQuota (a --shared-quota name); fault (every call answers this errorCode: 400093, 403003, 403006, 403007, 403010 or 301001), apiDomain (of fault=301001; default the site's data center); httpStatus (every call gets this HTTP 5xx status and an HTML page, as from a load balancer); outage (error: 500001; drop: connection closed); lostRate, lost (that fraction of successful notifyRegistration calls is applied but answered by a dropped connection, or 504002). Values cannot contain "," or ";"; use the *File keys for secrets.`
 }
 
 func (c *gigyaSimCmd) Run(e *env) error {
@@ -273,6 +274,16 @@ func (c *gigyaSimCmd) sitesConfig(cfg *gigyasim.Config) error {
 			return usagef("--data-center (GIGYASIM_DATA_CENTERS) %q: want NAME=HOST:PORT", spec)
 		}
 	}
+	for _, spec := range c.SharedQuotas {
+		name, q, err := parseSimSharedQuota(spec)
+		if err != nil {
+			return usagef("--shared-quota (GIGYASIM_SHARED_QUOTAS) %q: %v", spec, err)
+		}
+		if cfg.SharedQuotas == nil {
+			cfg.SharedQuotas = map[string]gigyasim.Quota{}
+		}
+		cfg.SharedQuotas[name] = q
+	}
 	for i, spec := range c.Sites {
 		site, err := parseSimSite(spec)
 		if err != nil {
@@ -281,6 +292,27 @@ func (c *gigyaSimCmd) sitesConfig(cfg *gigyasim.Config) error {
 		cfg.Sites = append(cfg.Sites, site)
 	}
 	return nil
+}
+
+// parseSimSharedQuota parses NAME=RATE[/BURST].
+func parseSimSharedQuota(spec string) (string, gigyasim.Quota, error) {
+	name, val, ok := strings.Cut(spec, "=")
+	if !ok || name == "" {
+		return "", gigyasim.Quota{}, errors.New("want NAME=RATE[/BURST]")
+	}
+	var q gigyasim.Quota
+	rateText, burstText, hasBurst := strings.Cut(val, "/")
+	r, err := strconv.ParseFloat(rateText, 64)
+	if err != nil {
+		return "", q, errors.New("RATE: want a number of calls per second")
+	}
+	q.Rate = r
+	if hasBurst {
+		if q.Burst, err = strconv.Atoi(burstText); err != nil {
+			return "", q, errors.New("BURST: want an integer")
+		}
+	}
+	return name, q, q.Validate()
 }
 
 // simSiteSecretKeys are the --site keys whose values are never echoed.
@@ -346,6 +378,8 @@ func setSimSiteKey(s *gigyasim.Site, key, val string) error {
 		s.PublicKey, err = simReadPublicKey(val)
 	case "dataCenter":
 		s.DataCenter = val
+	case "sharedQuota":
+		s.SharedQuota = val
 	case "rate":
 		s.Quota.Rate, err = strconv.ParseFloat(val, 64)
 	case "burst":
@@ -392,14 +426,17 @@ func (c *gigyaSimCmd) printBanner(e *env, url string, cfg gigyasim.Config, schem
 	}
 	fmt.Fprintf(e.stdout, "  faults          latency=%v jitter=%v rateLimit=%g errorRate=%g outage=%s clockSkew=%v\n",
 		f.Latency, f.Jitter, f.RateLimit, f.ErrorRate, f.Outage, f.ClockSkew)
+	for name, q := range cfg.SharedQuotas {
+		fmt.Fprintf(e.stdout, "  shared quota    %s %g/s burst %d\n", name, q.Rate, q.Burst)
+	}
 	for _, dc := range cfg.DataCenters {
 		fmt.Fprintf(e.stdout, "  data center     %s at %s://%s\n", dc.Name, scheme, dc.Domain)
 	}
 	for _, s := range cfg.Sites {
 		sf := s.Faults
-		fmt.Fprintf(e.stdout, "  site %-10s apiKey=%s userKey=%s secret=%s partnerSecret=%s bearer=%t dataCenter=%s quota=%g/s burst=%d faults: code=%d httpStatus=%d outage=%s lostRate=%g lost=%s\n",
+		fmt.Fprintf(e.stdout, "  site %-10s apiKey=%s userKey=%s secret=%s partnerSecret=%s bearer=%t dataCenter=%s quota=%g/s burst=%d sharedQuota=%s faults: code=%d httpStatus=%d outage=%s lostRate=%g lost=%s\n",
 			s.Name, s.APIKey, s.UserKey, simShown(s.Secret, ""), simShown(s.PartnerSecret, ""), s.PublicKey != nil,
-			simOr(s.DataCenter, "(any)"), s.Quota.Rate, s.Quota.Burst, sf.Code, sf.HTTPStatus, simOr(sf.Outage, "none"), sf.LostRate, simOr(sf.Lost, "drop"))
+			simOr(s.DataCenter, "(any)"), s.Quota.Rate, s.Quota.Burst, simOr(s.SharedQuota, "(none)"), sf.Code, sf.HTTPStatus, simOr(sf.Outage, "none"), sf.LostRate, simOr(sf.Lost, "drop"))
 	}
 	fmt.Fprintf(e.stdout, "  admin (no auth) GET %[1]s/_sim/stats[?site=NAME], GET|PUT %[1]s/_sim/faults[?site=NAME], GET|PUT %[1]s/_sim/quota?site=NAME, GET %[1]s/_sim/sites, POST %[1]s/_sim/reset\n", url)
 }

@@ -295,7 +295,8 @@ func TestGigyaSimSeveralSites(t *testing.T) {
 			"--data-center", "us1=127.0.0.1:0", "--data-center", "eu1=127.0.0.1:0",
 			"--site", "name=brand-a,apiKey=3_a,userKey=uk-a,secret=" + secretA + ",dataCenter=us1,rate=1000,burst=50",
 			"--site", "name=brand-b,apiKey=3_b,userKey=uk-b,secretFile=" + fileB + ",partnerSecret=" + partnerB + ",dataCenter=eu1",
-			"--site", "name=brand-c,apiKey=3_c,userKey=uk-c,secret=" + secretA + ",fault=403007",
+			"--site", "name=brand-c,apiKey=3_c,userKey=uk-c,secret=" + secretA + ",fault=403007,sharedQuota=partner",
+			"--shared-quota", "partner=0.000001/1",
 		}, &stdout, &stderr)
 	}()
 	waitSimAddress(t, exit, &stdout, &stderr)
@@ -334,6 +335,7 @@ func TestGigyaSimSeveralSites(t *testing.T) {
 		{"brand-b on us1", dcs["us1"], "3_b", "uk-b", secretB, 301001},
 		{"brand-c anywhere: its fault", dcs["eu1"], "3_c", "uk-c", secretA, 403007},
 		{"brand-a's secret for brand-b", dcs["eu1"], "3_b", "uk-b", secretA, 403010},
+		{"brand-c again: its shared quota of one call is used", dcs["eu1"], "3_c", "uk-c", secretA, 403048},
 	}
 	for _, tt := range tests {
 		code, apiDomain := call(tt.base, tt.apiKey, tt.userKey, tt.secret)
@@ -395,6 +397,8 @@ func TestGigyaSimBadSites(t *testing.T) {
 		{"unknown data center", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",dataCenter=mars"}, `DataCenter "mars"`},
 		{"duplicate site", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret, "--site", "name=a,apiKey=3_b,userKey=u,secret=" + secret}, "duplicate name"},
 		{"bad data center", []string{"--data-center", "us1"}, "--data-center"},
+		{"bad shared quota", []string{"--shared-quota", "p=lots"}, "--shared-quota"},
+		{"unknown shared quota", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",sharedQuota=p"}, `SharedQuota "p"`},
 		{"no site at all", []string{"--api-key", ""}, "--api-key"},
 	}
 	for _, tt := range tests {

@@ -52,6 +52,9 @@ type Config struct {
 	// served by Server.DataCenter(name). Default none: ServeHTTP serves
 	// every site and no call is in the wrong data center.
 	DataCenters []DataCenter
+	// SharedQuotas are quotas shared by the sites naming them in
+	// Site.SharedQuota (name → quota): a partner-wide limit.
+	SharedQuotas map[string]Quota
 	// Strict (every site) makes UIDs not in Accounts (and never registered) unknown
 	// (403005) instead of pending registrations. Default false.
 	Strict bool
@@ -174,17 +177,24 @@ func (s *Server) addSites(cfg Config) error {
 		}
 		s.dcs[dc.Name] = dc.Domain
 	}
+	shared := make(map[string]*quotaState, len(cfg.SharedQuotas))
+	for name, q := range cfg.SharedQuotas {
+		if err := q.Validate(); err != nil {
+			return fmt.Errorf("shared quota %q: %w", name, err)
+		}
+		shared[name] = newQuotaState(q)
+	}
 	sites := cfg.Sites
 	if cfg.APIKey != "" || len(sites) == 0 {
 		def := Site{Name: DefaultSiteName, APIKey: cfg.APIKey, UserKey: cfg.UserKey, Secret: cfg.Secret,
 			PublicKey: cfg.PublicKey, PartnerSecret: cfg.PartnerSecret}
-		if err := validateSite(def, s.dcs); err != nil {
+		if err := validateSite(def, s.dcs, cfg.SharedQuotas); err != nil {
 			return err // the single-site errors name Config's fields
 		}
 		sites = append([]Site{def}, sites...)
 	}
 	for _, site := range sites {
-		if err := validateSite(site, s.dcs); err != nil {
+		if err := validateSite(site, s.dcs, cfg.SharedQuotas); err != nil {
 			return fmt.Errorf("site %q: %w", site.Name, err)
 		}
 		if _, dup := s.byName[site.Name]; dup {
@@ -193,7 +203,7 @@ func (s *Server) addSites(cfg Config) error {
 		if _, dup := s.byAPIKey[site.APIKey]; dup {
 			return fmt.Errorf("site %q: duplicate APIKey", site.Name)
 		}
-		st := &siteState{cfg: site, domain: s.dcs[site.DataCenter],
+		st := &siteState{cfg: site, domain: s.dcs[site.DataCenter], shared: shared[site.SharedQuota],
 			accounts: newAccountStore(cfg.Accounts), stats: newSiteRecorder()}
 		f := site.Faults.normalized()
 		st.faults.Store(&f)
@@ -536,6 +546,8 @@ func (s *Server) siteGate(site *siteState, f *SiteFaults, dc string) *apiError {
 		return e
 	case q.limiter != nil && !q.limiter.Allow():
 		return rateLimited(q.q.Rate)
+	case site.shared != nil && site.shared.limiter != nil && !site.shared.limiter.Allow():
+		return errorf(codeRateLimited, "more than %g calls per second for the quota %q", site.shared.q.Rate, site.cfg.SharedQuota)
 	case f.Code == codeWrongDataCenter:
 		e := errorf(codeWrongDataCenter, "simulated: the site lives in another data center")
 		e.apiDomain = f.APIDomain

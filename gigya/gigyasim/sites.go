@@ -45,6 +45,9 @@ type Site struct {
 	DataCenter string
 	// Quota is the site's rate limit (token bucket); zero = none.
 	Quota Quota
+	// SharedQuota names a Config.SharedQuotas entry: one bucket for every
+	// site naming it (a partner-wide limit), checked after Quota. "" = none.
+	SharedQuota string
 	// Faults are the site's initial faults; see Server.SetSiteFaults.
 	Faults SiteFaults
 }
@@ -177,6 +180,7 @@ type siteState struct {
 	stats    *siteRecorder
 	faults   atomic.Pointer[SiteFaults]
 	limiter  atomic.Pointer[quotaState]
+	shared   *quotaState   // nil: no shared quota; read-only after New
 	lostSeq  atomic.Uint64 // successful notifyRegistration calls seen by LostRate
 }
 
@@ -205,7 +209,7 @@ func (st *siteState) loseAnswer(f *SiteFaults) bool {
 
 // validateSite checks one site against the data centers; errors name the
 // site and never quote a secret.
-func validateSite(s Site, dcs map[string]string) error {
+func validateSite(s Site, dcs map[string]string, shared map[string]Quota) error {
 	switch {
 	case s.Name == "":
 		return errors.New("a site Name is required")
@@ -231,6 +235,9 @@ func validateSite(s Site, dcs map[string]string) error {
 	}
 	if err := s.Quota.Validate(); err != nil {
 		return err
+	}
+	if _, ok := shared[s.SharedQuota]; s.SharedQuota != "" && !ok {
+		return fmt.Errorf("SharedQuota %q is not in Config.SharedQuotas", s.SharedQuota)
 	}
 	if err := s.Faults.Validate(); err != nil {
 		return fmt.Errorf("faults: %w", err)
@@ -377,6 +384,7 @@ type SiteInfo struct {
 	DataCenter    string     `json:"dataCenter,omitempty"`
 	Domain        string     `json:"domain,omitempty"` // the data center's Domain
 	Quota         Quota      `json:"quota"`
+	SharedQuota   string     `json:"sharedQuota,omitempty"`
 	Faults        SiteFaults `json:"faults"`
 }
 
@@ -387,7 +395,7 @@ func (s *Server) SiteInfos() []SiteInfo {
 		out = append(out, SiteInfo{
 			Name: st.cfg.Name, APIKey: st.cfg.APIKey, UserKey: st.cfg.UserKey,
 			Secret: st.cfg.Secret != "", Bearer: st.cfg.PublicKey != nil, PartnerSecret: st.cfg.PartnerSecret != "",
-			DataCenter: st.cfg.DataCenter, Domain: st.domain, Quota: st.limiter.Load().q, Faults: *st.faults.Load(),
+			DataCenter: st.cfg.DataCenter, Domain: st.domain, Quota: st.limiter.Load().q, SharedQuota: st.cfg.SharedQuota, Faults: *st.faults.Load(),
 		})
 	}
 	return out

@@ -499,3 +499,31 @@ func TestUIDSigOptional(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedQuota: two sites naming one shared quota draw from one bucket.
+func TestSharedQuota(t *testing.T) {
+	w := newWorld(t, func(c *gigyasim.Config) {
+		c.SharedQuotas = map[string]gigyasim.Quota{"partner": {Rate: 1e-6, Burst: 3}}
+		c.Sites[0].SharedQuota, c.Sites[1].SharedQuota = "partner", "partner"
+	})
+	var codes []int
+	for i := range 6 {
+		_, err := w.client(t, i%2, gigya.AuthSecret, "").NotifyRegistration(t.Context(), gigya.NotifyRequest{UID: "u" + strconv.Itoa(i)})
+		code, _, _ := gigyaCode(err)
+		codes = append(codes, code)
+	}
+	if want := []int{0, 0, 0, 403048, 403048, 403048}; fmtInts(codes) != fmtInts(want) {
+		t.Errorf("codes alternating brand-a, brand-b = %v, want %v", codes, want)
+	}
+	if _, err := gigyasim.New(gigyasim.Config{Sites: []gigyasim.Site{{Name: "a", APIKey: "3_a", UserKey: "u", Secret: "c2VjcmV0", SharedQuota: "nope"}}}); err == nil || !strings.Contains(err.Error(), `SharedQuota "nope"`) {
+		t.Errorf("unknown shared quota: err = %v", err)
+	}
+}
+
+func fmtInts(v []int) string {
+	parts := make([]string, len(v))
+	for i, n := range v {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, " ")
+}
