@@ -271,3 +271,146 @@ func TestGigyaSimNeverPrintsGivenSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestGigyaSimSeveralSites runs `regnotify gigya-sim` with two data centers
+// and two --site sites (secrets inline and from a file): each site answers
+// on its own data center, a call on the wrong one gets 301001 whose
+// apiDomain is the listener where the same call succeeds, a site's fault
+// stays its own, and no given secret is printed.
+func TestGigyaSimSeveralSites(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	secretA := base64.StdEncoding.EncodeToString([]byte("cli-site-a-secret/must-not-print"))
+	secretB := base64.StdEncoding.EncodeToString([]byte("cli-site-b-secret/must-not-print"))
+	partnerB := base64.StdEncoding.EncodeToString([]byte("cli-site-b-partner/must-not-print"))
+	fileB := filepath.Join(t.TempDir(), "b.secret")
+	if err := os.WriteFile(fileB, []byte(secretB+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exit := make(chan int, 1)
+	go func() {
+		exit <- Main(ctx, []string{"gigya-sim", "--addr", "127.0.0.1:0", "--api-key", "",
+			"--data-center", "us1=127.0.0.1:0", "--data-center", "eu1=127.0.0.1:0",
+			"--site", "name=brand-a,apiKey=3_a,userKey=uk-a,secret=" + secretA + ",dataCenter=us1,rate=1000,burst=50",
+			"--site", "name=brand-b,apiKey=3_b,userKey=uk-b,secretFile=" + fileB + ",partnerSecret=" + partnerB + ",dataCenter=eu1",
+			"--site", "name=brand-c,apiKey=3_c,userKey=uk-c,secret=" + secretA + ",fault=403007,sharedQuota=partner",
+			"--shared-quota", "partner=0.000001/1",
+		}, &stdout, &stderr)
+	}()
+	waitSimAddress(t, exit, &stdout, &stderr)
+	dcs := map[string]string{}
+	for _, m := range regexp.MustCompile(`data center\s+(\S+) at (http://\S+)`).FindAllStringSubmatch(stdout.String(), -1) {
+		dcs[m[1]] = m[2]
+	}
+	if len(dcs) != 2 {
+		t.Fatalf("banner lists data centers %v, want us1 and eu1:\n%s", dcs, stdout.String())
+	}
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	call := func(base, apiKey, userKey, secret string) (code int, apiDomain string) {
+		t.Helper()
+		resp, err := client.PostForm(base+"/"+gigyasim.MethodNotifyRegistration, url.Values{
+			"apiKey": {apiKey}, "UID": {"u1"}, "userKey": {userKey}, "secret": {secret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var a struct {
+			ErrorCode int
+			APIDomain string `json:"apiDomain"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+			t.Fatal(err)
+		}
+		return a.ErrorCode, a.APIDomain
+	}
+	tests := []struct {
+		name, base, apiKey, userKey, secret string
+		want                                int
+	}{
+		{"brand-a on us1", dcs["us1"], "3_a", "uk-a", secretA, 0},
+		{"brand-b on eu1", dcs["eu1"], "3_b", "uk-b", secretB, 0},
+		{"brand-b on us1", dcs["us1"], "3_b", "uk-b", secretB, 301001},
+		{"brand-c anywhere: its fault", dcs["eu1"], "3_c", "uk-c", secretA, 403007},
+		{"brand-a's secret for brand-b", dcs["eu1"], "3_b", "uk-b", secretA, 403010},
+		{"brand-c again: its shared quota of one call is used", dcs["eu1"], "3_c", "uk-c", secretA, 403048},
+	}
+	for _, tt := range tests {
+		code, apiDomain := call(tt.base, tt.apiKey, tt.userKey, tt.secret)
+		if code != tt.want {
+			t.Errorf("%s: errorCode %d, want %d", tt.name, code, tt.want)
+		}
+		if tt.want == 301001 {
+			if "http://"+apiDomain != dcs["eu1"] {
+				t.Errorf("%s: apiDomain %q, want eu1's listener %s", tt.name, apiDomain, dcs["eu1"])
+			}
+			if code, _ := call("http://"+apiDomain, tt.apiKey, tt.userKey, tt.secret); code != 0 {
+				t.Errorf("%s: following apiDomain: errorCode %d, want 0", tt.name, code)
+			}
+		}
+	}
+	resp, err := client.Get(dcs["us1"] + "/_sim/stats?site=brand-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st gigyasim.SiteStats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.OK != 1 || st.Quota != (gigyasim.Quota{Rate: 1000, Burst: 50}) {
+		t.Errorf("stats?site=brand-a = %+v (%v), want 1 ok and quota 1000/50", st, err)
+	}
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit code %d, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after cancel")
+	}
+	if n := strings.Count(stdout.String(), "(set; not printed)"); n != 4 {
+		t.Errorf("banner shows %d secrets as \"(set; not printed)\", want 4:\n%s", n, stdout.String())
+	}
+	for _, s := range []string{secretA, secretB, partnerB, "must-not-print"} {
+		if strings.Contains(stdout.String()+stderr.String(), s) {
+			t.Errorf("the output shows a secret (%q)", s)
+		}
+	}
+}
+
+func TestGigyaSimBadSites(t *testing.T) {
+	const secret = "c2VjcmV0LW5ldmVyLWVjaG9lZA==" // base64 of "secret-never-echoed"
+	tests := []struct {
+		name    string
+		args    []string
+		wantMsg string
+	}{
+		{"missing name", []string{"--site", "apiKey=3_a,userKey=u,secret=" + secret}, "name, apiKey and userKey are required"},
+		{"unknown key", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",colour=red"}, "colour=red: unknown key"},
+		{"not key=value", []string{"--site", "name=a,apiKey"}, `"apiKey": want key=value`},
+		{"bad secret", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=not-base64!"}, "not valid base64"},
+		{"no auth", []string{"--site", "name=a,apiKey=3_a,userKey=u"}, "no authentication mode"},
+		{"bad fault", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",fault=500001"}, "code 500001"},
+		{"bad rate", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",rate=fast"}, "rate=fast: invalid syntax"},
+		{"unknown data center", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",dataCenter=mars"}, `DataCenter "mars"`},
+		{"duplicate site", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret, "--site", "name=a,apiKey=3_b,userKey=u,secret=" + secret}, "duplicate name"},
+		{"bad data center", []string{"--data-center", "us1"}, "--data-center"},
+		{"bad shared quota", []string{"--shared-quota", "p=lots"}, "--shared-quota"},
+		{"unknown shared quota", []string{"--site", "name=a,apiKey=3_a,userKey=u,secret=" + secret + ",sharedQuota=p"}, `SharedQuota "p"`},
+		{"no site at all", []string{"--api-key", ""}, "--api-key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			code := Main(context.Background(), append([]string{"gigya-sim", "--addr", "127.0.0.1:0"}, tt.args...), &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tt.wantMsg) {
+				t.Errorf("exit %d, stderr %q; want exit 2 naming %q", code, stderr.String(), tt.wantMsg)
+			}
+			if strings.Contains(stderr.String()+stdout.String(), secret) || strings.Contains(stderr.String(), "not-base64!") {
+				t.Errorf("output echoes a secret: %q", stderr.String())
+			}
+		})
+	}
+}

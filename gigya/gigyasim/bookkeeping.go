@@ -61,6 +61,9 @@ func codeText(code int) string {
 	case CodeCanceled:
 		return "canceled"
 	}
+	if code <= -100 {
+		return "http_" + strconv.Itoa(-code)
+	}
 	return strconv.Itoa(code)
 }
 
@@ -68,10 +71,11 @@ func codeText(code int) string {
 type callLog struct {
 	mu    sync.Mutex
 	byUID map[string][]Call
+	sites map[string][]string // UID → the site name of each call in byUID
 }
 
-// start appends c (with Code = CodePending) and returns where it is.
-func (l *callLog) start(c Call) int {
+// start appends c of site (with Code = CodePending) and returns where it is.
+func (l *callLog) start(site string, c Call) int {
 	if l == nil {
 		return -1
 	}
@@ -79,9 +83,11 @@ func (l *callLog) start(c Call) int {
 	defer l.mu.Unlock()
 	if l.byUID == nil {
 		l.byUID = make(map[string][]Call)
+		l.sites = make(map[string][]string)
 	}
 	c.Code = CodePending
 	l.byUID[c.UID] = append(l.byUID[c.UID], c)
+	l.sites[c.UID] = append(l.sites[c.UID], site)
 	return len(l.byUID[c.UID]) - 1
 }
 
@@ -105,12 +111,27 @@ func (l *callLog) get(uid string) []Call {
 	return append([]Call(nil), l.byUID[uid]...)
 }
 
+func (l *callLog) getAt(site, uid string) []Call {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Call
+	for i, c := range l.byUID[uid] {
+		if l.sites[uid][i] == site {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 func (l *callLog) reset() {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
-	l.byUID = nil
+	l.byUID, l.sites = nil, nil
 	l.mu.Unlock()
 }
 

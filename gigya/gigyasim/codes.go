@@ -9,6 +9,7 @@ import (
 // situation, and which are our guesses, is in README.md.
 const (
 	codeOK                 = 0
+	codeWrongDataCenter    = 301001
 	codeInvalidRequest     = 400001
 	codeMissingParameter   = 400002
 	codeInvalidParameter   = 400006
@@ -19,12 +20,14 @@ const (
 	codeDuplicateNonce     = 403004
 	codeUnauthorizedUser   = 403005
 	codeSecretOverHTTP     = 403006
+	codePermissionDenied   = 403007
 	codeInvalidSecret      = 403010
 	codeRateLimited        = 403048
 	codeNotFound           = 404000
 	codeIdentityExists     = 409001
 	codeTooManyConcurrent  = 409030
 	codeGeneralServerError = 500001
+	codeTimeout            = 504002
 )
 
 // Limits and windows. Gigya's numbers where it documents them (README.md).
@@ -54,9 +57,15 @@ const (
 	CodeCanceled = -3 // the client went away before the answer (during Latency)
 )
 
+// CodeHTTP is the pseudo-code of a call answered with a bare HTTP status
+// (SiteFaults.HTTPStatus, e.g. 503): -status; as a Stats key "http_503".
+func CodeHTTP(status int) int { return -status }
+
 // errorMessage is the errorMessage Gigya sends with code (approximate texts).
 func errorMessage(code int) string {
 	switch code {
+	case codeWrongDataCenter:
+		return "Invalid data center"
 	case codeInvalidRequest:
 		return "Invalid request format"
 	case codeMissingParameter:
@@ -77,10 +86,12 @@ func errorMessage(code int) string {
 		return "Unauthorized user"
 	case codeSecretOverHTTP:
 		return "Secret sent over a non-secure connection"
+	case codePermissionDenied:
+		return "Permission denied"
 	case codeInvalidSecret:
 		return "Invalid secret"
 	case codeRateLimited:
-		return "API rate limit exceeded"
+		return "Api rate limit exceeded" // sic: Gigya's spelling
 	case codeNotFound:
 		return "Not found"
 	case codeIdentityExists:
@@ -89,14 +100,17 @@ func errorMessage(code int) string {
 		return "Too many concurrent requests for the same UID"
 	case codeGeneralServerError:
 		return "General Server error"
+	case codeTimeout:
+		return "Timeout"
 	}
 	return ""
 }
 
 // apiError is a Gigya error answer: errorCode and errorDetails.
 type apiError struct {
-	code    int
-	details string
+	code      int
+	details   string
+	apiDomain string // 301001 only
 }
 
 func errorf(code int, format string, args ...any) *apiError {

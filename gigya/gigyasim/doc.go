@@ -4,7 +4,11 @@
 // apiKey, of all three request-authentication modes (bearer JWT, userKey +
 // secret, signed request) and of the siteUID's UIDSig, a small account model
 // (pending registrations, a siteUID replacing the UID), and injectable faults
-// (latency, rate limit, random and total outages, clock skew).
+// (latency, rate limit, random and total outages, clock skew). One Server
+// serves several sites (Config.Sites: each its own apiKey, credentials,
+// partner secret, quota, accounts and site-wide faults) and several data
+// centers (Server.DataCenter: a site called through the wrong one answers
+// 301001 with apiDomain).
 //
 // It is a test tool, not a Gigya client and not a mock: it knows nothing of
 // regnotify's events or worker, and its admin endpoints (/_sim/...) have no

@@ -16,12 +16,9 @@ import (
 // handle verifies a call and runs its method; now is the simulator's clock.
 // The order is Gigya's as far as we can tell: apiKey, request
 // authentication, parameters, then the account.
-func (s *Server) handle(r *http.Request, method string, now time.Time) (*userInfo, *apiError) {
+func (s *Server) handle(r *http.Request, site *siteState, method string, now time.Time) (*userInfo, *apiError) {
 	form := r.Form
-	if e := s.checkAPIKey(form); e != nil {
-		return nil, e
-	}
-	if e := s.authenticate(r, form, now); e != nil {
+	if e := s.authenticate(r, site, form, now); e != nil {
 		return nil, e
 	}
 	uid := form.Get("UID")
@@ -29,51 +26,40 @@ func (s *Server) handle(r *http.Request, method string, now time.Time) (*userInf
 		return nil, errorf(codeMissingParameter, "UID")
 	}
 	if method == MethodGetUserInfo {
-		return s.getUserInfo(uid, now)
+		return s.getUserInfo(site, uid, now)
 	}
-	return nil, s.notifyRegistration(form, uid, now)
-}
-
-func (s *Server) checkAPIKey(form url.Values) *apiError {
-	key, ok := form["apiKey"]
-	switch {
-	case !ok:
-		return errorf(codeInvalidAPIKey, "apiKey is missing (is the body application/x-www-form-urlencoded?)")
-	case len(key) != 1 || key[0] != s.cfg.APIKey:
-		return errorf(codeInvalidAPIKey, "unknown apiKey")
-	}
-	return nil
+	return nil, s.notifyRegistration(site, form, uid, now)
 }
 
 // authenticate checks the request's credentials: a bearer token if there is
 // an Authorization header, else userKey+secret if there is a secret, else a
 // signed request if there is a sig.
-func (s *Server) authenticate(r *http.Request, form url.Values, now time.Time) *apiError {
+func (s *Server) authenticate(r *http.Request, site *siteState, form url.Values, now time.Time) *apiError {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || token == "" {
 			return errorf(codeInvalidRequest, "Authorization header: want \"Bearer <jwt>\"")
 		}
-		return s.authBearer(token, now)
+		return s.authBearer(site.cfg, token, now)
 	}
 	if _, ok := form["secret"]; ok {
-		return s.authSecret(r, form)
+		return authSecret(site.cfg, r, form)
 	}
 	if _, ok := form["sig"]; ok {
-		return s.authSigned(r, form, now)
+		return s.authSigned(site.cfg, r, form, now)
 	}
 	return errorf(codeUnauthorized, "no credentials: send a bearer token, userKey+secret, or a signed request")
 }
 
-func (s *Server) authBearer(token string, now time.Time) *apiError {
-	if s.cfg.PublicKey == nil {
+func (s *Server) authBearer(site Site, token string, now time.Time) *apiError {
+	if site.PublicKey == nil {
 		return errorf(codeUnauthorized, "bearer authentication is not enabled in the simulator (no public key)")
 	}
-	kid, claims, err := gigya.VerifyJWT(token, s.cfg.PublicKey)
+	kid, claims, err := gigya.VerifyJWT(token, site.PublicKey)
 	if err != nil {
 		return errorf(codeInvalidSignature, "%v", err)
 	}
-	if kid != s.cfg.UserKey {
+	if kid != site.UserKey {
 		return errorf(codeUnauthorized, "unknown application key in the token's kid")
 	}
 	if claims.JTI == "" {
@@ -89,7 +75,7 @@ func (s *Server) authBearer(token string, now time.Time) *apiError {
 	return nil
 }
 
-func (s *Server) authSecret(r *http.Request, form url.Values) *apiError {
+func authSecret(site Site, r *http.Request, form url.Values) *apiError {
 	// Refused before it is even compared: the secret has already travelled
 	// in clear, which is the point of the error.
 	if r.TLS == nil && !loopbackListener(r) {
@@ -99,18 +85,18 @@ func (s *Server) authSecret(r *http.Request, form url.Values) *apiError {
 	switch {
 	case userKey == "":
 		return errorf(codeUnauthorized, "a secret without userKey (partner secret authentication) is no longer accepted")
-	case s.cfg.Secret == "":
+	case site.Secret == "":
 		return errorf(codeUnauthorized, "secret authentication is not enabled in the simulator (no application secret)")
-	case userKey != s.cfg.UserKey:
+	case userKey != site.UserKey:
 		return errorf(codeUnauthorized, "unknown userKey")
-	case subtle.ConstantTimeCompare([]byte(form.Get("secret")), []byte(s.cfg.Secret)) != 1:
+	case subtle.ConstantTimeCompare([]byte(form.Get("secret")), []byte(site.Secret)) != 1:
 		return errorf(codeInvalidSecret, "the secret does not match the userKey")
 	}
 	return nil
 }
 
-func (s *Server) authSigned(r *http.Request, form url.Values, now time.Time) *apiError {
-	if s.cfg.Secret == "" {
+func (s *Server) authSigned(site Site, r *http.Request, form url.Values, now time.Time) *apiError {
+	if site.Secret == "" {
 		return errorf(codeUnauthorized, "signed requests are not enabled in the simulator (no application secret)")
 	}
 	for _, p := range []string{"userKey", "timestamp", "nonce"} {
@@ -119,14 +105,14 @@ func (s *Server) authSigned(r *http.Request, form url.Values, now time.Time) *ap
 		}
 	}
 	userKey := form.Get("userKey")
-	if userKey != s.cfg.UserKey {
+	if userKey != site.UserKey {
 		return errorf(codeUnauthorized, "unknown userKey")
 	}
 	ts, err := strconv.ParseInt(form.Get("timestamp"), 10, 64)
 	if err != nil {
 		return errorf(codeInvalidParameter, "timestamp: want Unix seconds")
 	}
-	want, err := gigya.RequestSignature(s.cfg.Secret, requestURL(r), form)
+	want, err := gigya.RequestSignature(site.Secret, requestURL(r), form)
 	if err != nil || !hmac.Equal([]byte(want), []byte(form.Get("sig"))) {
 		return errorf(codeInvalidSignature, "sig does not match the request (signed URL must be %s)", requestURL(r))
 	}
@@ -169,7 +155,7 @@ func outside(now, t time.Time, window time.Duration) bool {
 	return d > window || d < -window
 }
 
-func (s *Server) notifyRegistration(form url.Values, uid string, now time.Time) *apiError {
+func (s *Server) notifyRegistration(site *siteState, form url.Values, uid string, now time.Time) *apiError {
 	_, withSiteUID := form["siteUID"]
 	siteUID := form.Get("siteUID")
 	if withSiteUID {
@@ -181,11 +167,11 @@ func (s *Server) notifyRegistration(form url.Values, uid string, now time.Time) 
 		return errorf(codeInvalidParameter, "cid: longer than %d characters", maxCIDLength)
 	}
 	if withSiteUID {
-		if e := s.checkUIDSig(form, siteUID, now); e != nil {
+		if e := checkUIDSig(site.cfg.PartnerSecret, form, siteUID, now); e != nil {
 			return e
 		}
 	}
-	return s.accounts.notify(uid, siteUID, withSiteUID, s.cfg.Strict)
+	return site.accounts.notify(uid, siteUID, withSiteUID, s.cfg.Strict)
 }
 
 // checkSiteUID applies Gigya's siteUID rules.
@@ -206,20 +192,27 @@ func checkSiteUID(siteUID, uid string) *apiError {
 	return nil
 }
 
-func (s *Server) checkUIDSig(form url.Values, siteUID string, now time.Time) *apiError {
-	for _, p := range []string{"UIDTimestamp", "UIDSig"} {
-		if form.Get(p) == "" {
-			return errorf(codeMissingParameter, "%s (required with siteUID)", p)
-		}
+// checkUIDSig verifies UIDTimestamp + UIDSig when the call carries them.
+// Without both, a credentialed server call is accepted: Gigya requires them
+// only from client side.
+func checkUIDSig(partnerSecret string, form url.Values, siteUID string, now time.Time) *apiError {
+	tsGiven, sigGiven := form.Get("UIDTimestamp") != "", form.Get("UIDSig") != ""
+	switch {
+	case !tsGiven && !sigGiven:
+		return nil
+	case !tsGiven:
+		return errorf(codeMissingParameter, "UIDTimestamp (required with UIDSig)")
+	case !sigGiven:
+		return errorf(codeMissingParameter, "UIDSig (required with UIDTimestamp)")
 	}
 	ts, err := strconv.ParseInt(form.Get("UIDTimestamp"), 10, 64)
 	if err != nil {
 		return errorf(codeInvalidParameter, "UIDTimestamp: want Unix seconds")
 	}
-	if s.cfg.PartnerSecret == "" {
-		return errorf(codeInvalidSignature, "UIDSig: the simulator has no partner secret to verify it")
+	if partnerSecret == "" {
+		return errorf(codeInvalidSignature, "UIDSig: the simulator has no partner secret for this site to verify it")
 	}
-	want, err := gigya.UIDSignature(s.cfg.PartnerSecret, ts, siteUID)
+	want, err := gigya.UIDSignature(partnerSecret, ts, siteUID)
 	if err != nil || !hmac.Equal([]byte(want), []byte(form.Get("UIDSig"))) {
 		return errorf(codeInvalidSignature, "UIDSig does not match UIDTimestamp and siteUID")
 	}
@@ -229,8 +222,8 @@ func (s *Server) checkUIDSig(form url.Values, siteUID string, now time.Time) *ap
 	return nil
 }
 
-func (s *Server) getUserInfo(uid string, now time.Time) (*userInfo, *apiError) {
-	v, e := s.accounts.lookup(uid)
+func (s *Server) getUserInfo(site *siteState, uid string, now time.Time) (*userInfo, *apiError) {
+	v, e := site.accounts.lookup(uid)
 	if e != nil {
 		return nil, e
 	}
@@ -240,9 +233,9 @@ func (s *Server) getUserInfo(uid string, now time.Time) (*userInfo, *apiError) {
 		IsRegistered: v.registered,
 		Identities:   []any{},
 	}
-	if s.cfg.PartnerSecret != "" {
+	if site.cfg.PartnerSecret != "" {
 		ts := now.Unix()
-		if sig, err := gigya.UIDSignature(s.cfg.PartnerSecret, ts, v.uid); err == nil {
+		if sig, err := gigya.UIDSignature(site.cfg.PartnerSecret, ts, v.uid); err == nil {
 			info.UIDSignature = sig
 			info.SignatureTimestamp = strconv.FormatInt(ts, 10)
 		}
