@@ -40,7 +40,7 @@ func newCloudEvents(spec Spec) (*ceDecoder, error) {
 // found (for error messages).
 type ceAttrs struct {
 	specversion, id, source, typ, time, dataContentType string
-	present                                            [6]bool
+	present                                             [6]bool
 	// where names an attribute's origin: "header ce_id" or "attribute id".
 	where func(name string) string
 }

@@ -158,7 +158,11 @@ func avroCause(err error) string {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return "unexpected end of data"
 	}
-	return err.Error()
+	msg := err.Error()
+	if i := strings.Index(msg, "avro: "); i >= 0 {
+		msg = msg[i:] // drop the Go type names the decoder prefixes
+	}
+	return msg
 }
 
 // noLoader refuses every $ref outside the schema itself: a schema from the

@@ -128,19 +128,20 @@ func (r *SchemaRegistry) Close() {
 }
 
 // SchemaByID fetches GET /schemas/ids/{id}. A 404 is [ErrUnknownSchema];
-// other errors describe the status and error_code only, never the response
-// body or credentials.
+// other answers are described by status and error_code only, never by the
+// response body (which might echo the request); transport errors name the
+// URL, which NewRegistry made sure carries no credentials.
 func (r *SchemaRegistry) SchemaByID(ctx context.Context, id int) (RegisteredSchema, error) {
 	s, err := r.cl.SchemaByID(ctx, id)
 	if err != nil {
 		var re *sr.ResponseError
 		switch {
 		case errors.As(err, &re) && (re.StatusCode == http.StatusNotFound || re.ErrorCode == 40403):
-			return RegisteredSchema{}, fmt.Errorf("schema registry: schema %d: %w", id, ErrUnknownSchema)
+			return RegisteredSchema{}, fmt.Errorf("schema %d: %w", id, ErrUnknownSchema)
 		case errors.As(err, &re):
-			return RegisteredSchema{}, fmt.Errorf("schema registry: GET /schemas/ids/%d: HTTP %d (error_code %d)", id, re.StatusCode, re.ErrorCode)
+			return RegisteredSchema{}, fmt.Errorf("GET /schemas/ids/%d: HTTP %d (error_code %d)", id, re.StatusCode, re.ErrorCode)
 		}
-		return RegisteredSchema{}, fmt.Errorf("schema registry: %w", err)
+		return RegisteredSchema{}, err
 	}
 	return RegisteredSchema{Type: s.Type.String(), Schema: s.Schema, References: len(s.References)}, nil
 }
