@@ -84,7 +84,7 @@ func (d *ceDecoder) Decode(_ context.Context, r Record) (events.Event, error) {
 	switch {
 	case hasCT && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
 		data, err = structuredMode(&a, ct, r.Value)
-	case hasHeader(r, "ce_specversion"):
+	case r.hasHeader("ce_specversion"):
 		data, err = binaryMode(&a, r)
 	default:
 		return events.Event{}, &events.Error{Rule: "not a CloudEvent: neither a ce_specversion header (binary mode) nor content-type application/cloudevents+json (structured mode)"}
@@ -100,11 +100,6 @@ func (d *ceDecoder) Decode(_ context.Context, r Record) (events.Event, error) {
 		return events.Event{}, err
 	}
 	return e, d.validate(e, &a)
-}
-
-func hasHeader(r Record, key string) bool {
-	_, ok := r.header(key)
-	return ok
 }
 
 // binaryMode reads the attributes from ce_* headers and data from the value.
@@ -166,9 +161,13 @@ func structuredMode(a *ceAttrs, ct string, value []byte) (any, error) {
 
 // isJSON reports whether a content type is JSON: application/json,
 // text/json or any +json type, with or without parameters.
+// It looks only at the media type, without allocating (mime.ParseMediaType
+// would build a map of the parameters on every record).
 func isJSON(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"))
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	return strings.EqualFold(mt, "application/json") || strings.EqualFold(mt, "text/json") ||
+		len(mt) > len("+json") && strings.EqualFold(mt[len(mt)-len("+json"):], "+json") && strings.Contains(mt, "/")
 }
 
 // attributes checks the required attributes and maps them to an event.

@@ -134,7 +134,7 @@ func wantTransient(t *testing.T, err error) {
 }
 
 // httptestURLClosed returns the URL of a server that is no longer listening.
-func httptestURLClosed(t *testing.T) string {
+func httptestURLClosed(t testing.TB) string {
 	f := newFakeRegistry(t, "", "")
 	url := f.URL
 	f.Close()

@@ -59,6 +59,16 @@ func (r Record) header(key string) (string, bool) {
 	return "", false
 }
 
+// hasHeader reports whether r has a header named key, without copying it.
+func (r Record) hasHeader(key string) bool {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 // Decoder turns one record of its topic's format into a validated event.
 // Its error is an *events.Error when the record is invalid (dead-letter it
 // as invalid_event) or a *TransientError when it could not be decided now

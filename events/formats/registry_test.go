@@ -35,7 +35,7 @@ type fakeSchema struct {
 	SchemaType string `json:"schemaType,omitempty"` // absent for AVRO, as the registry does
 }
 
-func newFakeRegistry(t *testing.T, user, pass string) *fakeRegistry {
+func newFakeRegistry(t testing.TB, user, pass string) *fakeRegistry {
 	f := &fakeRegistry{user: user, pass: pass, schemas: map[int]fakeSchema{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
