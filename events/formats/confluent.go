@@ -189,7 +189,7 @@ func compileJSONSchema(text string) (*jsonschema.Schema, error) {
 
 // decodeJSONSchema parses a JSON payload and validates it.
 func decodeJSONSchema(s *jsonschema.Schema, id int, payload []byte) (any, error) {
-	doc, err := parseJSON(payload)
+	doc, err := parseJSONNumbers(payload)
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,7 @@ func TestJSON(t *testing.T) {
 		{name: "eventId too long", rec: rec(`{"id":"` + strings.Repeat("x", 129) + `","data":{"gigyaUid":"u","customerNo":"4"}}`), wantErr: []string{`"eventId" (/id): is 129 characters long`}},
 		{name: "not an object", rec: rec(`["a"]`), wantErr: []string{"not an object: the record is a array"}},
 		{name: "malformed", rec: rec(`{"id":`), wantErr: []string{"malformed JSON"}},
-		{name: "trailing data", rec: rec(`{"id":"c"} {}`), wantErr: []string{"trailing data"}},
+		{name: "trailing data", rec: rec(`{"id":"c"} {}`), wantErr: []string{"malformed JSON at byte offset 12"}},
 		{name: "invalid UTF-8", rec: rec("{\"id\":\"\xff\"}"), wantErr: []string{"invalid UTF-8"}},
 		{name: "empty", rec: rec(``), wantErr: []string{"empty record"}},
 		{name: "too large", rec: rec(`{"x":"` + strings.Repeat("a", events.MaxRecordSize) + `"}`), wantErr: []string{"the limit is 65536"}},

@@ -34,15 +34,35 @@ func checkSize(b []byte) error {
 	return nil
 }
 
-// parseJSON decodes one JSON value, numbers as json.Number. Invalid UTF-8,
-// which encoding/json would silently replace, is an error, as in
-// events.Decode.
+// parseJSON decodes one JSON value. Invalid UTF-8, which encoding/json
+// would silently replace, is an error, as in events.Decode. Numbers become
+// float64: the pointed fields are strings, and a number is only named.
 func parseJSON(b []byte) (any, error) {
-	if err := checkSize(b); err != nil {
+	if err := checkText(b); err != nil {
 		return nil, err
 	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, jsonError(err)
+	}
+	return doc, nil
+}
+
+func checkText(b []byte) error {
+	if err := checkSize(b); err != nil {
+		return err
+	}
 	if !utf8.Valid(b) {
-		return nil, &events.Error{Rule: "invalid UTF-8"}
+		return &events.Error{Rule: "invalid UTF-8"}
+	}
+	return nil
+}
+
+// parseJSONNumbers is parseJSON with numbers as json.Number, exact, for
+// JSON Schema validation (minimum, multipleOf, ...).
+func parseJSONNumbers(b []byte) (any, error) {
+	if err := checkText(b); err != nil {
+		return nil, err
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
