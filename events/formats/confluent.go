@@ -25,10 +25,6 @@ import (
 // cycle through many schema versions.
 const SchemaCacheSize = 256
 
-// avroConfig bounds what one record may make the Avro decoder allocate:
-// no record is larger than events.MaxRecordSize.
-var avroConfig = avro.Config{MaxByteSliceSize: events.MaxRecordSize, MaxSliceAllocSize: events.MaxRecordSize}.Freeze()
-
 // compiled is a cached schema: an Avro schema, a JSON Schema, or the reason
 // every record naming this id is invalid.
 type compiled struct {
@@ -42,14 +38,19 @@ type compiled struct {
 type confluentDecoder struct {
 	format string
 	x      *extractor
-	reg    Registry
-	cache  *lru.Cache[int, compiled]
-	sf     singleflight.Group
+	// avro bounds what one record may make the Avro decoder allocate (no
+	// record is larger than events.MaxRecordSize); it caches codecs, so
+	// it is per decoder rather than global.
+	avro  avro.API
+	reg   Registry
+	cache *lru.Cache[int, compiled]
+	sf    singleflight.Group
 }
 
 func newConfluent(format string, x *extractor, reg Registry) *confluentDecoder {
 	c, _ := lru.New[int, compiled](SchemaCacheSize) // errors only for a size <= 0
-	return &confluentDecoder{format: format, x: x, reg: reg, cache: c}
+	api := avro.Config{MaxByteSliceSize: events.MaxRecordSize, MaxSliceAllocSize: events.MaxRecordSize}.Freeze()
+	return &confluentDecoder{format: format, x: x, avro: api, reg: reg, cache: c}
 }
 
 func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, error) {
@@ -69,7 +70,7 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 	}
 	var doc any
 	if d.format == FormatAvro {
-		doc, err = decodeAvro(sch.avro, id, r.Value[5:])
+		doc, err = decodeAvro(d.avro, sch.avro, id, r.Value[5:])
 	} else {
 		doc, err = decodeJSONSchema(sch.json, id, r.Value[5:])
 	}
@@ -138,8 +139,8 @@ func (d *confluentDecoder) compile(rs RegisteredSchema) compiled {
 
 // decodeAvro decodes an Avro binary payload into generic values; bytes
 // left over after the record are an error too.
-func decodeAvro(s avro.Schema, id int, payload []byte) (any, error) {
-	r := avro.NewReader(nil, 0, avro.WithReaderConfig(avroConfig))
+func decodeAvro(api avro.API, s avro.Schema, id int, payload []byte) (any, error) {
+	r := avro.NewReader(nil, 0, avro.WithReaderConfig(api))
 	r.Reset(payload)
 	var v any
 	r.ReadVal(s, &v)

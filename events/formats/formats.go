@@ -11,7 +11,7 @@
 // invalid, it must wait.
 //
 // It is not a Kafka client (the caller builds a [Record] from its message),
-// does not log, and holds no globals; the only I/O is the schema registry
+// does not log, and has no mutable globals; the only I/O is the schema registry
 // lookups of the avro and jsonschema formats, through [Registry].
 package formats
 
