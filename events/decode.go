@@ -730,6 +730,15 @@ func (r *record) texts(fs *[4]int) ([4]string, error) {
 	return out, nil
 }
 
+// ParseTime parses s as Decode parses occurredAt: an RFC 3339 timestamp
+// (upper-case T and Z, offset at most ±23:59, no leap second), returned in
+// UTC. The error is an *Error for field occurredAt that quotes at most 40
+// characters of s. It is for decoders of other record formats, which must
+// apply the same rule.
+func ParseTime(s string) (time.Time, error) {
+	return parseTime([]byte(s))
+}
+
 // parseTime parses an RFC 3339 timestamp and returns it in UTC. Go's parser
 // alone also accepts a comma before the fraction and offsets up to ±99:59,
 // which RFC 3339 does not; rfc3339Shape rejects those. Leap seconds (":60")

@@ -298,15 +298,26 @@ type Error struct {
 	Field string
 	// Rule says, in words, what is wrong.
 	Rule string
+	// Source, when set, says where Field was read from in a record of
+	// another format (package events/formats): a JSON Pointer such as
+	// "/data/gigyaUid" or a header such as "header ce_type". Decode leaves
+	// it empty: its fields are the record's top-level keys.
+	Source string
 }
 
 // Error returns "invalid event: field "<Field>": <Rule>", or
-// "invalid event: <Rule>" when Field is empty.
+// "invalid event: <Rule>" when Field is empty; a Source follows the field
+// in parentheses: "invalid event: field "uid" (/data/gigyaUid): <Rule>".
 func (e *Error) Error() string {
-	if e.Field == "" {
+	switch {
+	case e.Field == "" && e.Source == "":
 		return "invalid event: " + e.Rule
+	case e.Field == "":
+		return "invalid event: " + e.Source + ": " + e.Rule
+	case e.Source == "":
+		return "invalid event: field " + strconv.Quote(e.Field) + ": " + e.Rule
 	}
-	return "invalid event: field " + strconv.Quote(e.Field) + ": " + e.Rule
+	return "invalid event: field " + strconv.Quote(e.Field) + " (" + e.Source + "): " + e.Rule
 }
 
 // excerpt quotes s for an error message, shortened to 40 characters.

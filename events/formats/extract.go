@@ -1,0 +1,261 @@
+package formats
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/regnotify/regnotify/events"
+)
+
+// The event fields, in the order of events.Event.
+const (
+	fEventID = iota
+	fType
+	fOccurredAt
+	fUID
+	fSiteUID
+	fCID
+	numFields
+)
+
+var fieldNames = [numFields]string{"eventId", "type", "occurredAt", "uid", "siteUid", "cid"}
+
+// allFields is every field; dataFields those a cloudevents topic reads
+// from data (the others are attributes).
+var (
+	allFields  = []int{fEventID, fType, fOccurredAt, fUID, fSiteUID, fCID}
+	dataFields = []int{fUID, fSiteUID, fCID}
+)
+
+// extractor reads the event fields from a decoded document by pointers.
+type extractor struct {
+	want events.Type // the configured type, if any
+	// ptrs[f] is field f's pointer; used[f] is false for fields not read
+	// from the document (not configurable, or configured as "").
+	ptrs [numFields]Pointer
+	used [numFields]bool
+}
+
+// newExtractor builds the extractor of spec for the fields in allowed,
+// with the default pointers "/<name>".
+func newExtractor(spec Spec, allowed []int) (*extractor, error) {
+	x := &extractor{want: spec.Type}
+	for _, f := range allowed {
+		x.ptrs[f] = Pointer{text: "/" + fieldNames[f], tokens: []string{fieldNames[f]}}
+		x.used[f] = true
+	}
+	for _, name := range sortedKeys(spec.Fields) {
+		f := fieldIndex(name)
+		if f < 0 {
+			return nil, fmt.Errorf("format spec: fields: unknown field %q; want eventId, uid, siteUid, cid, occurredAt or type", name)
+		}
+		if !x.used[f] {
+			return nil, fmt.Errorf("format spec: fields: %s is not read by pointer in format %q", name, spec.Format)
+		}
+		text := spec.Fields[name]
+		if text == "" {
+			if f == fEventID || f == fUID {
+				return nil, fmt.Errorf("format spec: fields: %s: a required field needs a pointer", name)
+			}
+			x.used[f] = false
+			continue
+		}
+		p, err := ParsePointer(text)
+		if err != nil {
+			return nil, fmt.Errorf("format spec: fields: %s: pointer %q: %w", name, text, err)
+		}
+		x.ptrs[f] = p
+	}
+	return x, nil
+}
+
+func fieldIndex(name string) int {
+	for f, n := range fieldNames {
+		if n == name {
+			return f
+		}
+	}
+	return -1
+}
+
+// invalid returns the error for field f read from the document.
+func (x *extractor) invalid(f int, rule string) *events.Error {
+	return &events.Error{Field: fieldNames[f], Source: x.ptrs[f].String(), Rule: rule}
+}
+
+// text returns the string at field f's pointer ("" when absent or null);
+// anything but a string is an error naming the pointer.
+func (x *extractor) text(doc any, f int) (string, bool, error) {
+	if !x.used[f] {
+		return "", false, nil
+	}
+	v, ok := x.ptrs[f].Lookup(doc)
+	if !ok {
+		return "", false, nil
+	}
+	switch v := v.(type) {
+	case nil:
+		return "", true, nil
+	case string:
+		return v, true, nil
+	}
+	return "", true, x.invalid(f, "must be a string, got "+kindOf(v))
+}
+
+// fill reads the data fields of e (uid, siteUid, cid) from doc.
+func (x *extractor) fill(doc any, e *events.Event) error {
+	for _, f := range []int{fUID, fSiteUID, fCID} {
+		s, present, err := x.text(doc, f)
+		if err != nil {
+			return err
+		}
+		switch f {
+		case fUID:
+			if s == "" {
+				return x.invalid(f, requiredRule(present))
+			}
+			e.UID = s
+		case fSiteUID:
+			e.SiteUID = s
+		case fCID:
+			e.CID = s
+		}
+	}
+	return nil
+}
+
+func requiredRule(present bool) string {
+	if present {
+		return "required; got null or empty"
+	}
+	return "required field is missing"
+}
+
+// event reads a whole event from doc, for a record of topic, and validates it.
+func (x *extractor) event(topic string, doc any) (events.Event, error) {
+	if _, ok := doc.(map[string]any); !ok {
+		return events.Event{}, &events.Error{Rule: "not an object: the record is a " + kindOf(doc)}
+	}
+	var e events.Event
+	id, present, err := x.text(doc, fEventID)
+	if err != nil {
+		return e, err
+	}
+	if id == "" {
+		return e, x.invalid(fEventID, requiredRule(present))
+	}
+	e.EventID = id
+	if e.Type, err = x.eventType(topic, doc); err != nil {
+		return e, err
+	}
+	if e.OccurredAt, err = x.occurredAt(doc); err != nil {
+		return e, err
+	}
+	if err := x.fill(doc, &e); err != nil {
+		return e, err
+	}
+	return e, x.validate(e)
+}
+
+// eventType resolves the type: the record's type field, which must agree
+// with the configured or topic-named type if there is one, else that type.
+func (x *extractor) eventType(topic string, doc any) (events.Type, error) {
+	want, named := x.want, x.want != ""
+	if !named {
+		want, named = events.TypeFromTopic(topic)
+	}
+	s, _, err := x.text(doc, fType)
+	if err != nil {
+		return "", err
+	}
+	if s == "" {
+		if !named {
+			return "", x.invalid(fType, "required: the topic has no configured type and its name does not name one")
+		}
+		return want, nil
+	}
+	t := events.Type(s)
+	if t != events.UserRegistered && t != events.AccountLinked {
+		return "", x.invalid(fType, "unknown type "+excerpt(s)+`; want "user.registered" or "account.linked"`)
+	}
+	if named && t != want {
+		return "", x.invalid(fType, fmt.Sprintf("%q does not match the topic's type %q", t, want))
+	}
+	return t, nil
+}
+
+// occurredAt reads an RFC 3339 string or, from Avro's timestamp logical
+// types, a time.Time.
+func (x *extractor) occurredAt(doc any) (time.Time, error) {
+	if !x.used[fOccurredAt] {
+		return time.Time{}, nil
+	}
+	v, ok := x.ptrs[fOccurredAt].Lookup(doc)
+	if !ok || v == nil {
+		return time.Time{}, nil
+	}
+	switch v := v.(type) {
+	case string:
+		t, err := events.ParseTime(v)
+		var ee *events.Error
+		if errors.As(err, &ee) {
+			ee.Source = x.ptrs[fOccurredAt].String()
+		}
+		return t, err
+	case time.Time:
+		return v.UTC(), nil
+	}
+	return time.Time{}, x.invalid(fOccurredAt, "must be an RFC 3339 string, got "+kindOf(v))
+}
+
+// validate applies the event rules and names the pointer of the field that
+// breaks one.
+func (x *extractor) validate(e events.Event) error {
+	err := e.Validate()
+	var ee *events.Error
+	if errors.As(err, &ee) {
+		if f := fieldIndex(ee.Field); f >= 0 && x.used[f] {
+			ee.Source = x.ptrs[f].String()
+		}
+	}
+	return err
+}
+
+// kindOf names the type of a decoded value in words.
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case json.Number, float64, float32, int, int32, int64:
+		return "number"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case []byte:
+		return "bytes"
+	case time.Time:
+		return "timestamp"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// excerpt quotes s for an error message, shortened to 40 characters.
+func excerpt(s string) string {
+	const max = 40
+	n := 0
+	for i := range s {
+		if n == max {
+			return strconv.Quote(s[:i]) + "..."
+		}
+		n++
+	}
+	return strconv.Quote(s)
+}
