@@ -61,6 +61,7 @@ func (g *Governor) take(lane Lane) (Permit, bool) {
 		return Permit{}, false
 	}
 	g.tokens = max(g.tokens-1, 0)
+	g.issued++
 	return Permit{epoch: g.epoch}, true
 }
 
@@ -80,6 +81,7 @@ func (g *Governor) dispatch(now time.Time) {
 		g.queue[lane][0] = nil
 		g.queue[lane] = g.queue[lane][1:]
 		g.tokens = max(g.tokens-1, 0)
+		g.issued++
 		w.granted, w.epoch = true, g.epoch
 		close(w.ready)
 	}
@@ -131,14 +133,36 @@ func (g *Governor) RateLimited(p Permit) bool {
 	return g.rateLimited(time.Now(), p)
 }
 
+// stale handles a 403048 on a call of the epoch before the last cut. Those
+// calls were sent at prevRate and, of prevIssued, prevRefused were refused
+// so far: the quota took at most prevRate × (1 − refused/issued). Far over
+// the quota (a configured budget ten times the real one) that bound is well
+// below one cut, and the rate goes down to it at once instead of after
+// several round trips of cuts; just over the quota it is above the cut and
+// changes nothing. So that a burst of refusals cannot collapse the rate, it
+// lowers it to no less than a second cut (prevRate × Decrease²) per epoch.
+func (g *Governor) stale() {
+	g.prevRefused++
+	if g.prevIssued == 0 {
+		return
+	}
+	accepted := 1 - float64(min(g.prevRefused, g.prevIssued))/float64(g.prevIssued)
+	d := g.cfg.Decrease
+	g.rate = min(g.rate, max(g.prevRate*accepted, g.prevRate*d*d, g.floor()))
+}
+
 func (g *Governor) rateLimited(now time.Time, p Permit) bool {
 	g.advance(now)
 	g.limited++
+	if p.epoch+1 == g.epoch {
+		g.stale()
+	}
 	if p.epoch != g.epoch {
 		return false
 	}
 	g.epoch++
 	g.cuts++
+	g.prevIssued, g.prevRefused, g.prevRate, g.issued = g.issued, 1, g.rate, 0
 	g.rate = max(g.rate*g.cfg.Decrease, g.floor())
 	g.tokens = 0
 	g.arm(now)

@@ -60,10 +60,16 @@
 // the group. A burst of 403048 from calls already in flight cuts only once:
 // a permit remembers the cut epoch it was taken in, and a 403048 on a call
 // sent before the last cut does not cut again (it is the same congestion,
-// already answered). The rate never falls below [Config.Floor] × share. The
-// defaults are chosen by the simulation in sim_test.go: with the real quota a
-// tenth of the configured one, ≤ 1.2 calls per event and ≥ 0.85 of the quota
-// achieved.
+// already answered). Those late answers still say how much of the old rate
+// the quota took (refused ÷ sent in that epoch), and the rate goes down to
+// that at once, but never below a second cut per epoch: far over the quota
+// (configured 2000/s, real 200/s) it reaches the real quota in two or three
+// round trips instead of seven, and a burst of refusals cannot collapse it.
+// The rate never falls below [Config.Floor] × share. The defaults are
+// chosen by the simulation in sim_test.go: with the real quota a tenth of
+// the configured one, about 1.04–1.09 calls per event and ≈ 1.0 of the quota
+// achieved over a minute (what start-up costs weighs more in short runs
+// with long round trips: 200 ms and 10 s give about 1.2).
 //
 // # Lanes
 //

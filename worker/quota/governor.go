@@ -96,9 +96,13 @@ type Governor struct {
 	epoch    uint64    // incremented at every cut
 	limited  uint64    // 403048 answers reported
 	cuts     uint64
-	queue    [2][]*waiter // by Lane
-	timer    *time.Timer
-	timerAt  time.Time
+	// Calls sent in this epoch; calls sent in the previous one, how many
+	// of them were refused so far, and the rate they were sent at.
+	issued, prevIssued, prevRefused uint64
+	prevRate                        float64
+	queue                           [2][]*waiter // by Lane
+	timer                           *time.Timer
+	timerAt                         time.Time
 }
 
 type waiter struct {
