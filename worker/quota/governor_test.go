@@ -171,6 +171,18 @@ func TestSetShareKeepsTheCut(t *testing.T) {
 		if got := g.Rate(); got != 0 {
 			t.Errorf("rate at share 0: %v, want 0", got)
 		}
+		// A caller waiting at share 0 is served once a generation gives
+		// this worker partitions again.
+		start := time.Now()
+		var wg sync.WaitGroup
+		wg.Go(func() { acquire(t, g, quota.Live) })
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		g.SetShare(1)
+		wg.Wait()
+		if d := time.Since(start); d < 10*time.Second || d > 10*time.Second+10*time.Millisecond {
+			t.Errorf("a caller waiting at share 0 was served after %v, want just after the share came back at 10s", d)
+		}
 	})
 }
 
