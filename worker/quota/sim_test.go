@@ -238,8 +238,12 @@ func TestSimulationControl(t *testing.T) {
 
 func TestKnownQuotaSimulation(t *testing.T) {
 	// The configured budget is the real quota: the shares add up to it and
-	// 403048 is rare.
-	for _, burst := range []float64{20, 200} {
+	// 403048 is rare, as long as the quota's bucket absorbs the jitter of
+	// three independent senders (a burst of at least about 5 calls, 25 ms
+	// at 200/s). With a burst of 1 or 2 calls, calls that arrive close
+	// together are refused although the group is within the quota, and the
+	// cuts that follow leave it at 0.14 and 0.44 of the quota.
+	for _, burst := range []float64{5, 20, 200} {
 		t.Run(fmt.Sprintf("server burst %v", burst), func(t *testing.T) {
 			got := runSim(t, simConfig{3, 200, 200, burst, 50 * time.Millisecond, 64, 60 * time.Second, false})
 			t.Logf("%s", got)
