@@ -27,7 +27,7 @@ const (
 )
 
 // Partitioners lists the names Balancer accepts, the default first.
-var Partitioners = []string{Murmur2, FNV1a, CRC32}
+func Partitioners() []string { return []string{Murmur2, FNV1a, CRC32} }
 
 // Balancer returns the kafka-go balancer for a partitioner name (see
 // Partitioners). For keys it agrees with the named client exactly. A record
@@ -44,7 +44,7 @@ func Balancer(name string) (kafka.Balancer, error) {
 	case CRC32:
 		return kafka.CRC32Balancer{}, nil
 	}
-	return nil, fmt.Errorf("bulk-link: partitioner %q: want one of %s", name, strings.Join(Partitioners, ", "))
+	return nil, fmt.Errorf("bulk-link: partitioner %q: want one of %s", name, strings.Join(Partitioners(), ", "))
 }
 
 // ParseHeader parses a --header value, k=v (split at the first '='; the

@@ -95,7 +95,7 @@ func TestBalancerMatchesOtherClients(t *testing.T) {
 	for i := range parts {
 		parts[i] = i
 	}
-	for _, name := range bulklink.Partitioners {
+	for _, name := range bulklink.Partitioners() {
 		bal, err := bulklink.Balancer(name)
 		if err != nil {
 			t.Fatal(err)
@@ -135,8 +135,8 @@ func TestDefaults(t *testing.T) {
 	if bulklink.DefaultTopic != "bulk.account.linked" {
 		t.Errorf("DefaultTopic %q, want bulk.account.linked (the bulk lane)", bulklink.DefaultTopic)
 	}
-	if bulklink.Partitioners[0] != bulklink.Murmur2 {
-		t.Errorf("first (default) partitioner %q, want murmur2", bulklink.Partitioners[0])
+	if bulklink.Partitioners()[0] != bulklink.Murmur2 {
+		t.Errorf("first (default) partitioner %q, want murmur2", bulklink.Partitioners()[0])
 	}
 }
 
