@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/regnotify/regnotify/worker/bulklink"
@@ -18,13 +19,15 @@ type bulkLinkCmd struct {
 	kafkaFlags `embed:""`
 	logFlags   `embed:""`
 
-	File       string  `name:"file" env:"REGNOTIFY_BULK_FILE" help:"Accounts file (required): CSV with a header row naming uid, siteUid and optionally cid (any order), or JSON lines (.jsonl, .ndjson) with the event fields." placeholder:"FILE"`
-	Topic      string  `name:"topic" env:"KAFKA_LINK_TOPIC" default:"account.linked" help:"Topic to produce the account.linked events to."`
-	Rejects    string  `name:"rejects" env:"REGNOTIFY_BULK_REJECTS" help:"Rejects file: line,reason,uid,siteUid,cid (default: <file>.rejects.csv)." placeholder:"FILE"`
-	Checkpoint string  `name:"checkpoint" env:"REGNOTIFY_BULK_CHECKPOINT" help:"Checkpoint file, written after each acknowledged batch (default: <file>.checkpoint)." placeholder:"FILE"`
-	Resume     bool    `name:"resume" env:"REGNOTIFY_BULK_RESUME" help:"Continue after the line in the checkpoint (from the start if there is none)."`
-	RateLimit  float64 `name:"rate-limit" env:"REGNOTIFY_BULK_RATE_LIMIT" default:"0" help:"Events per second (0 = no limit)."`
-	BatchSize  int     `name:"batch-size" env:"REGNOTIFY_BULK_BATCH_SIZE" default:"1000" help:"Events per acknowledged write and checkpoint."`
+	File        string   `name:"file" env:"REGNOTIFY_BULK_FILE" help:"Accounts file (required): CSV with a header row naming uid, siteUid and optionally cid (any order), or JSON lines (.jsonl, .ndjson) with the event fields." placeholder:"FILE"`
+	Topic       string   `name:"topic" env:"KAFKA_LINK_TOPIC" default:"bulk.account.linked" help:"Topic to produce the account.linked events to (default: the bulk lane, which never delays live registrations)."`
+	Partitioner string   `name:"partitioner" env:"REGNOTIFY_BULK_PARTITIONER" default:"murmur2" enum:"murmur2,fnv1a,crc32" help:"How a record's partition follows from its key (the uid): murmur2 (Java's default producer), fnv1a (kafka-go/Sarama hash) or crc32 (librdkafka's default)."`
+	Headers     []string `name:"header" env:"REGNOTIFY_BULK_HEADERS" sep:"," help:"Header name=value added to every record (e.g. the header a siteFrom topic routes by); repeatable, or comma-separated." placeholder:"NAME=VALUE"`
+	Rejects     string   `name:"rejects" env:"REGNOTIFY_BULK_REJECTS" help:"Rejects file: line,reason,uid,siteUid,cid (default: <file>.rejects.csv)." placeholder:"FILE"`
+	Checkpoint  string   `name:"checkpoint" env:"REGNOTIFY_BULK_CHECKPOINT" help:"Checkpoint file, written after each acknowledged batch (default: <file>.checkpoint)." placeholder:"FILE"`
+	Resume      bool     `name:"resume" env:"REGNOTIFY_BULK_RESUME" help:"Continue after the line in the checkpoint (from the start if there is none)."`
+	RateLimit   float64  `name:"rate-limit" env:"REGNOTIFY_BULK_RATE_LIMIT" default:"0" help:"Events per second (0 = no limit)."`
+	BatchSize   int      `name:"batch-size" env:"REGNOTIFY_BULK_BATCH_SIZE" default:"1000" help:"Events per acknowledged write and checkpoint."`
 }
 
 func (c *bulkLinkCmd) Run(e *env) error {
@@ -47,6 +50,14 @@ func (c *bulkLinkCmd) Run(e *env) error {
 	case c.Topic == "":
 		return usagef("--topic (KAFKA_LINK_TOPIC) must not be empty")
 	}
+	var headers []kafka.Header
+	for _, h := range c.Headers {
+		kh, err := bulklink.ParseHeader(h)
+		if err != nil {
+			return usagef("--header (REGNOTIFY_BULK_HEADERS): %v", err)
+		}
+		headers = append(headers, kh)
+	}
 	k, err := c.kafka()
 	if err != nil {
 		return err
@@ -54,6 +65,7 @@ func (c *bulkLinkCmd) Run(e *env) error {
 	cfg := bulklink.Config{
 		Kafka: k, File: c.File, Topic: c.Topic, Rejects: c.Rejects, Checkpoint: c.Checkpoint,
 		Resume: c.Resume, RateLimit: c.RateLimit, BatchSize: c.BatchSize,
+		Partitioner: c.Partitioner, Headers: headers,
 	}
 	l, err := bulklink.New(cfg, log)
 	if err != nil {

@@ -7,7 +7,11 @@
 // number and reason (never a silent drop), and valid rows are produced in
 // batches with acks=all, key = uid and the deterministic eventId
 // events.LinkEventID(uid, siteUid), so that a rerun produces the same events
-// and the worker treats them as redeliveries.
+// and the worker treats them as redeliveries. By default they go to the bulk
+// lane's topic, bulk.account.linked, partitioned like Java's default
+// producer (murmur2 of the key), so that a uid's events land in the same
+// partition whichever client produced them; Headers are added to every
+// record (e.g. the header a siteFrom topic routes by).
 //
 // After each acknowledged batch it writes a checkpoint (the line reached);
 // a resumed run skips the lines up to it. A batch produced but not yet
@@ -28,6 +32,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -38,7 +43,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
-	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/worker"
 )
 
@@ -55,8 +59,14 @@ type Config struct {
 	// File is the input: JSON lines if its name ends in .jsonl or
 	// .ndjson, else CSV with a header row.
 	File string
-	// Topic receives the events; default "account.linked".
+	// Topic receives the events; default DefaultTopic, the bulk lane.
 	Topic string
+	// Partitioner picks a record's partition from its key: "murmur2"
+	// (default, Java's default partitioner), "fnv1a" or "crc32"; see
+	// Balancer.
+	Partitioner string
+	// Headers are added to every record, in this order.
+	Headers []kafka.Header
 	// Rejects is the rejects file (CSV: line,reason,uid,siteUid,cid);
 	// default File + ".rejects.csv".
 	Rejects string
@@ -83,7 +93,10 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Topic == "" {
-		c.Topic = string(events.AccountLinked)
+		c.Topic = DefaultTopic
+	}
+	if c.Partitioner == "" {
+		c.Partitioner = Murmur2
 	}
 	if c.Rejects == "" {
 		c.Rejects = c.File + ".rejects.csv"
@@ -112,6 +125,14 @@ func (c Config) Validate() error {
 	}
 	if c.RateLimit < 0 {
 		return errors.New("bulk-link: rate limit must be 0 (none) or more")
+	}
+	if _, err := Balancer(c.Partitioner); err != nil {
+		return err
+	}
+	for _, h := range c.Headers {
+		if h.Key == "" {
+			return errors.New("bulk-link: a header without a name")
+		}
 	}
 	if c.Rejects == c.File || c.Checkpoint == c.File || c.Rejects == c.Checkpoint {
 		return errors.New("bulk-link: the input, rejects and checkpoint files must differ")
@@ -324,7 +345,7 @@ func (l *Linker) read(ctx context.Context, rows rowReader, after int, out chan<-
 			if err := limiter.Wait(ctx); err != nil {
 				return err
 			}
-			b.msgs = append(b.msgs, kafka.Message{Key: []byte(r.uid), Value: value})
+			b.msgs = append(b.msgs, kafka.Message{Key: []byte(r.uid), Value: value, Headers: l.headers()})
 		}
 		if len(b.msgs) >= l.cfg.BatchSize || len(b.rejects) >= l.cfg.BatchSize || time.Since(started) >= l.cfg.FlushInterval {
 			if err := send(); err != nil {
@@ -384,11 +405,21 @@ func (l *Linker) write(ctx context.Context, w MessageWriter, rej *rejects, cp ch
 	}
 }
 
+// headers returns a copy of the configured headers for one record, so that
+// no two records share a slice.
+func (l *Linker) headers() []kafka.Header {
+	if len(l.cfg.Headers) == 0 {
+		return nil
+	}
+	return slices.Clone(l.cfg.Headers)
+}
+
 func (l *Linker) writer(tr *kafka.Transport) *kafka.Writer {
+	bal, _ := Balancer(l.cfg.Partitioner) // checked by Validate
 	return &kafka.Writer{
 		Addr:         kafka.TCP(l.cfg.Kafka.Brokers...),
 		Topic:        l.cfg.Topic,
-		Balancer:     &kafka.Hash{}, // key = uid: one uid's events stay in order
+		Balancer:     bal, // key = uid: one uid's events stay in order
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    l.cfg.BatchSize,
 		BatchTimeout: 5 * time.Millisecond,
