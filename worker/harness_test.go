@@ -19,6 +19,7 @@ import (
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -70,7 +71,7 @@ func newHarness(t *testing.T) *harness {
 	h.srv = httptest.NewServer(sim)
 	t.Cleanup(h.srv.Close)
 	h.cfg = worker.Config{
-		Kafka:            worker.Kafka{Brokers: kc.Brokers},
+		Kafka:            kafkaio.Kafka{Brokers: kc.Brokers},
 		Group:            kc.Group("regnotify"),
 		Topics:           []string{h.reg, h.link},
 		DLQTopic:         h.dlq,
@@ -138,6 +139,12 @@ func (r *running) stop(t *testing.T) {
 // test ends or stop is called.
 func (h *harness) start(t *testing.T, cfg worker.Config) *running {
 	t.Helper()
+	return h.startWith(t, cfg, nil)
+}
+
+// startWith is start with setup called on the worker before it runs.
+func (h *harness) startWith(t *testing.T, cfg worker.Config, setup func(*worker.Worker)) *running {
+	t.Helper()
 	m := worker.NewMetrics()
 	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
 	if err != nil {
@@ -148,6 +155,9 @@ func (h *harness) start(t *testing.T, cfg worker.Config) *running {
 	w, err := worker.New(cfg, h.client(t, m), dlq, m, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{w: w, metrics: m, cancel: cancel, done: make(chan error, 1)}

@@ -25,6 +25,7 @@ import (
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // Demo credentials of the dev setup. They exist only inside the dev process
@@ -96,7 +97,7 @@ func (c *devCmd) Run(e *env) error {
 	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 
 	cfg := worker.Config{
-		Kafka: worker.Kafka{Brokers: brokers}, Group: "regnotify", Topics: topics, DLQTopic: dlqTopic,
+		Kafka: kafkaio.Kafka{Brokers: brokers}, Group: "regnotify", Topics: topics, DLQTopic: dlqTopic,
 		Concurrency: c.Concurrency, HTTPAddr: c.HTTPAddr, ShutdownTimeout: 5 * time.Second,
 		RetryInitial: 100 * time.Millisecond, RetryMaxInterval: 2 * time.Second, RetryMaxElapsed: 30 * time.Second,
 	}
@@ -116,7 +117,7 @@ func (c *devCmd) Run(e *env) error {
 		simLn.Close()
 		return err
 	}
-	defer worker.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
+	defer kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
 	w, err := worker.New(cfg, client, dlq, metrics, log)
 	if err != nil {
 		simLn.Close()
@@ -189,7 +190,7 @@ func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg wo
 			return fmt.Errorf("demo: produce: %w", err)
 		}
 		for {
-			done, err := caughtUp(ctx, client, cfg.Group, cfg.Topics)
+			done, err := kafkaio.CaughtUp(ctx, client, cfg.Group, cfg.Topics)
 			if err == nil && done {
 				break
 			}
@@ -210,46 +211,6 @@ func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg wo
 	fmt.Fprintf(tw, "gigya calls\t%d\t\n", s.GigyaCalls)
 	fmt.Fprintf(tw, "retries\t%d\t\n", s.Retries)
 	return tw.Flush()
-}
-
-// caughtUp reports whether group's committed offsets reach the end of every
-// partition of topics.
-func caughtUp(ctx context.Context, c *kafka.Client, group string, topics []string) (bool, error) {
-	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		return false, err
-	}
-	ends := map[string][]kafka.OffsetRequest{}
-	parts := map[string][]int{}
-	for _, t := range meta.Topics {
-		for _, p := range t.Partitions {
-			ends[t.Name] = append(ends[t.Name], kafka.LastOffsetOf(p.ID))
-			parts[t.Name] = append(parts[t.Name], p.ID)
-		}
-	}
-	lo, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
-	if err != nil {
-		return false, err
-	}
-	of, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
-	if err != nil {
-		return false, err
-	}
-	committed := map[string]map[int]int64{}
-	for t, ps := range of.Topics {
-		committed[t] = map[int]int64{}
-		for _, p := range ps {
-			committed[t][p.Partition] = p.CommittedOffset
-		}
-	}
-	for t, ps := range lo.Topics {
-		for _, p := range ps {
-			if p.LastOffset > 0 && committed[t][p.Partition] < p.LastOffset {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
 }
 
 // demoEvents returns n sample events: mostly valid links and registrations,

@@ -6,10 +6,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/regnotify/regnotify/worker"
 )
 
 // kafkaFlags is the Kafka connection setup shared by run, replay and
@@ -24,20 +23,20 @@ type kafkaFlags struct {
 	KafkaSASLPasswordFile string   `name:"kafka-sasl-password-file" env:"KAFKA_SASL_PASSWORD_FILE" help:"File holding the SASL password." placeholder:"FILE"`
 }
 
-func (f kafkaFlags) kafka() (worker.Kafka, error) {
+func (f kafkaFlags) kafka() (kafkaio.Kafka, error) {
 	if len(f.Brokers) == 0 {
-		return worker.Kafka{}, usagef("--brokers (KAFKA_BROKERS) is required")
+		return kafkaio.Kafka{}, usagef("--brokers (KAFKA_BROKERS) is required")
 	}
 	pw, err := secret(f.KafkaSASLPassword, f.KafkaSASLPasswordFile, "--kafka-sasl-password", "KAFKA_SASL_PASSWORD")
 	if err != nil {
-		return worker.Kafka{}, err
+		return kafkaio.Kafka{}, err
 	}
-	k := worker.Kafka{
+	k := kafkaio.Kafka{
 		Brokers: f.Brokers, TLS: f.KafkaTLS, TLSCAFile: f.KafkaTLSCAFile,
 		SASLMechanism: f.KafkaSASLMechanism, SASLUsername: f.KafkaSASLUsername, SASLPassword: pw,
 	}
 	if err := k.Validate(); err != nil {
-		return worker.Kafka{}, usagef("%v (flags --brokers, --kafka-tls*, --kafka-sasl-*; env KAFKA_*)", err)
+		return kafkaio.Kafka{}, usagef("%v (flags --brokers, --kafka-tls*, --kafka-sasl-*; env KAFKA_*)", err)
 	}
 	return k, nil
 }

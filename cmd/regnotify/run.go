@@ -14,6 +14,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // gigyaFlags configure the Gigya client.
@@ -74,7 +75,7 @@ type workerFlags struct {
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" env:"REGNOTIFY_SHUTDOWN_TIMEOUT" default:"30s" help:"How long in-flight events may finish on SIGTERM."`
 }
 
-func (f workerFlags) config(k worker.Kafka, rateLimit float64) (worker.Config, error) {
+func (f workerFlags) config(k kafkaio.Kafka, rateLimit float64) (worker.Config, error) {
 	cfg := worker.Config{
 		Kafka: k, Group: f.Group, Topics: splitComma(f.Topics), DLQTopic: f.DLQTopic, StartOffset: f.StartOffset,
 		Concurrency: f.Concurrency, RateLimit: rateLimit,
@@ -161,7 +162,7 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	cctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
 	err = cfg.Kafka.Check(cctx)
 	cancel()
-	var ce *worker.CheckError
+	var ce *kafkaio.CheckError
 	if errors.As(err, &ce) && (ce.Auth || ce.TLS) {
 		return err
 	}
@@ -172,7 +173,7 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer worker.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
+	defer kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
 	w, err := worker.New(cfg, client, dlq, metrics, log)
 	if err != nil {
 		return usagef("%v", err)

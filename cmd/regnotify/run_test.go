@@ -22,7 +22,7 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -200,7 +200,7 @@ func TestRunWithSASLNeverShowsThePassword(t *testing.T) {
 	clearEnv(t)
 	const password = "run-kafka-pw-Hq7-must-never-leak"
 	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "svc", password))
-	k := worker.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-512", SASLUsername: "svc", SASLPassword: password}
+	k := kafkaio.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-512", SASLUsername: "svc", SASLPassword: password}
 	tr, err := k.Transport()
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/regnotify/regnotify/events"
-	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/bulklink"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -135,7 +135,7 @@ func newWorld(t testing.TB) *world {
 }
 
 func (w *world) config(file string) bulklink.Config {
-	return bulklink.Config{Kafka: worker.Kafka{Brokers: w.kc.Brokers}, File: file, Topic: w.topic, BatchSize: 500}
+	return bulklink.Config{Kafka: kafkaio.Kafka{Brokers: w.kc.Brokers}, File: file, Topic: w.topic, BatchSize: 500}
 }
 
 func (w *world) count(t testing.TB) int64 {

@@ -12,7 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/regnotify/regnotify/worker/e2e"
 )
 
@@ -44,7 +44,7 @@ func TestSecrets(t *testing.T) {
 	}
 	rejected := 0
 	for _, d := range w.dlq() {
-		if c, _ := e2e.Header(d, worker.HeaderErrorClass); c == worker.ClassRejected {
+		if c, _ := e2e.Header(d, deadletter.HeaderErrorClass); c == deadletter.ClassRejected {
 			rejected++
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -198,22 +199,7 @@ func (c *Cluster) Committed(ctx context.Context, group, topic string) (map[int]i
 // CaughtUp reports whether group's committed offsets reach the end of every
 // partition of topics.
 func (c *Cluster) CaughtUp(ctx context.Context, group string, topics ...string) (bool, error) {
-	for _, tp := range topics {
-		end, err := c.EndOffsets(ctx, tp)
-		if err != nil {
-			return false, err
-		}
-		com, err := c.Committed(ctx, group, tp)
-		if err != nil {
-			return false, err
-		}
-		for p, e := range end {
-			if e > 0 && com[p] < e {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
+	return kafkaio.CaughtUp(ctx, c.client, group, topics)
 }
 
 // WaitCaughtUp polls CaughtUp until it is true or timeout passes.
