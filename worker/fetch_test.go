@@ -10,6 +10,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 )
@@ -31,7 +32,7 @@ func TestReaderSetupFailureIsVisibleAndRetried(t *testing.T) {
 			return kafkaio.OpenPartition(cfg, offset)
 		})
 	})
-	poll(t, 30*time.Second, "a partition reader failed twice (retried)", func() bool { return failed.Load() >= 2 })
+	wait.Eventually(t, 30*time.Second, "a partition reader failed twice (retried)", func() bool { return failed.Load() >= 2 })
 	if r.w.Ready() {
 		t.Error("Ready = true while a partition reader cannot start; want false")
 	}
@@ -48,5 +49,5 @@ func TestReaderSetupFailureIsVisibleAndRetried(t *testing.T) {
 	if got := outcome(r.metrics, h.reg, worker.OutcomeNotified); got != 1 {
 		t.Errorf("notified = %d after the reader opened; want 1", got)
 	}
-	poll(t, 10*time.Second, "ready once every reader opened", r.w.Ready)
+	wait.Eventually(t, 10*time.Second, "ready once every reader opened", r.w.Ready)
 }

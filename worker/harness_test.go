@@ -251,16 +251,3 @@ func uidOf(i int) string { return fmt.Sprintf("_gid_user%05d", i) }
 func siteOf(i int) string { return fmt.Sprintf("customer-%05d", i) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-// poll calls cond every 10 ms until it holds, failing the test after
-// timeout (a bound that only catches a hang).
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

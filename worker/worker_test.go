@@ -12,6 +12,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/eventstest"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/deadletter"
 )
@@ -383,7 +384,7 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 	// Both members in the group before the events arrive, and a leaves
 	// once the work is under way: polled, not slept, so that a loaded
 	// machine cannot move either moment.
-	poll(t, 30*time.Second, "both workers joined the group", func() bool { return a.w.Ready() && b.w.Ready() })
+	wait.Eventually(t, 30*time.Second, "both workers joined the group", func() bool { return a.w.Ready() && b.w.Ready() })
 	h.kc.Produce(t, msgs...)
 	ended := func(rs ...*running) int {
 		n := 0
@@ -392,7 +393,7 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 		}
 		return n
 	}
-	poll(t, 30*time.Second, "the work under way", func() bool { return ended(a, b) >= n/10 })
+	wait.Eventually(t, 30*time.Second, "the work under way", func() bool { return ended(a, b) >= n/10 })
 	a.stop(t)
 	t.Logf("worker a left after %d of %d events had ended", ended(a, b), n)
 	h.waitDone(t, h.cfg, 60*time.Second)

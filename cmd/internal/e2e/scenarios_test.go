@@ -10,10 +10,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/events/eventstest"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker/deadletter"
-	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // TestGigyaOutage fails every Gigya call for a while mid-stream, as 500001
@@ -449,20 +450,9 @@ func TestGracefulStop(t *testing.T) {
 // unbounded drain still runs into Stop's kill at shutdown + 15 s.
 const stopMargin = 5 * time.Second
 
-// poll calls cond every 100 ms until it is true or timeout passes.
+// poll is wait.Until on w's context, every 100 ms.
 func poll(w *world, timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v", timeout)
-		}
-		select {
-		case <-w.ctx.Done():
-			return w.ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
+	return wait.Until(w.ctx, timeout, 100*time.Millisecond, wait.Bool(cond))
 }
 
 // TestGracefulStopWhileStuck sends SIGTERM while events cannot end (the

@@ -11,9 +11,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker/deadletter"
-	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // TestSecrets runs a worker at debug level into everything that writes

@@ -16,9 +16,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/goleak"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker/deadletter"
-	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // bin is the regnotify binary, built once by TestMain.
