@@ -392,28 +392,7 @@ func (e *Env) StartWorker(ctx context.Context, o WorkerOptions) (*Worker, error)
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"run",
-		"--brokers", strings.Join(e.Kafka.Brokers, ","),
-		"--group", e.Group,
-		"--topics", strings.Join(o.Topics, ","),
-		"--dlq-topic", e.DLQTopic,
-		"--gigya-api-key", creds.APIKey,
-		"--gigya-user-key", creds.UserKey,
-		"--gigya-base-url", e.SimURL,
-		"--gigya-auth", "signed",
-		"--concurrency", strconv.Itoa(o.Concurrency),
-		"--retry-initial", o.RetryInitial.String(),
-		"--retry-max-interval", o.RetryMaxInterval.String(),
-		"--retry-max-elapsed", o.RetryMaxElapsed.String(),
-		"--shutdown-timeout", o.ShutdownTimeout.String(),
-		"--request-timeout", "5s",
-		"--http-addr", addr,
-		"--log-format", "json",
-		"--log-level", o.LogLevel,
-	}
-	if o.RateLimit >= 0 {
-		args = append(args, "--rate-limit", strconv.FormatFloat(o.RateLimit, 'f', -1, 64))
-	}
+	args := e.runArgs(o, creds, addr)
 	args = append(args, o.Args...)
 	env := append(cleanEnviron(), "GIGYA_SECRET="+creds.Secret, "GIGYA_PARTNER_SECRET_FILE="+partnerFile)
 	env = append(env, o.ExtraEnv...)
@@ -443,6 +422,34 @@ func (e *Env) StartWorker(ctx context.Context, o WorkerOptions) (*Worker, error)
 		close(w.done)
 	}()
 	return w, nil
+}
+
+// runArgs are the flags of a worker started by StartWorker, o's defaults
+// set; o.Args are appended by the caller.
+func (e *Env) runArgs(o WorkerOptions, creds Credentials, addr string) []string {
+	args := []string{"run",
+		"--brokers", strings.Join(e.Kafka.Brokers, ","),
+		"--group", e.Group,
+		"--topics", strings.Join(o.Topics, ","),
+		"--dlq-topic", e.DLQTopic,
+		"--gigya-api-key", creds.APIKey,
+		"--gigya-user-key", creds.UserKey,
+		"--gigya-base-url", e.SimURL,
+		"--gigya-auth", "signed",
+		"--concurrency", strconv.Itoa(o.Concurrency),
+		"--retry-initial", o.RetryInitial.String(),
+		"--retry-max-interval", o.RetryMaxInterval.String(),
+		"--retry-max-elapsed", o.RetryMaxElapsed.String(),
+		"--shutdown-timeout", o.ShutdownTimeout.String(),
+		"--request-timeout", "5s",
+		"--http-addr", addr,
+		"--log-format", "json",
+		"--log-level", o.LogLevel,
+	}
+	if o.RateLimit >= 0 {
+		args = append(args, "--rate-limit", strconv.FormatFloat(o.RateLimit, 'f', -1, 64))
+	}
+	return args
 }
 
 // RunCommand runs the binary with args and env (added to a clean
