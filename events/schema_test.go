@@ -21,7 +21,7 @@ var notExpressible = map[string]bool{
 	"1 MB value": true, "one byte over the limit": true,
 	"invalid UTF-8 byte": true, "truncated UTF-8 sequence": true, "unpaired surrogate in uid": true,
 	"nesting 33 levels": true,
-	"duplicate uid": true, "duplicate unknown key": true,
+	"duplicate uid":     true, "duplicate unknown key": true,
 	"type disagrees with topic": true, "no type and untyped topic": true,
 	"siteUid missing on account.linked": true, "siteUid null on account.linked": true,
 	"siteUid empty on account.linked": true, "siteUid equal to uid": true,

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -23,12 +22,7 @@ import (
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }
 
 var (
 	testSecret  = base64.StdEncoding.EncodeToString([]byte("worker-test-app-secret"))

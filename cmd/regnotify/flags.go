@@ -41,6 +41,21 @@ func (f kafkaFlags) kafka() (kafkaio.Kafka, error) {
 	return k, nil
 }
 
+// startKafkaCommand is the common start of run and replay: the logger, then
+// the Kafka connection settings.
+func startKafkaCommand(e *env, lf logFlags, kf kafkaFlags) (*zap.Logger, kafkaio.Kafka, error) {
+	log, err := lf.logger(e)
+	if err != nil {
+		return nil, kafkaio.Kafka{}, err
+	}
+	k, err := kf.kafka()
+	if err != nil {
+		_ = log.Sync()
+		return nil, kafkaio.Kafka{}, err
+	}
+	return log, k, nil
+}
+
 // secret returns the value of a secret flag, or the contents of its _FILE
 // form (a trailing newline removed). Setting both is a usage error.
 func secret(value, file, flag, envName string) (string, error) {

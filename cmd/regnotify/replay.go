@@ -35,15 +35,11 @@ type replayCmd struct {
 }
 
 func (c *replayCmd) Run(e *env) error {
-	log, err := c.logger(e)
+	log, k, err := startKafkaCommand(e, c.logFlags, c.kafkaFlags)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	k, err := c.kafka()
-	if err != nil {
-		return err
-	}
 	cfg, err := c.config(k, time.Now())
 	if err != nil {
 		return err

@@ -115,15 +115,11 @@ func (c *runCmd) Run(e *env) error {
 		// 200, peak RSS 29 → 34 MiB). GOGC set by the operator wins.
 		debug.SetGCPercent(200)
 	}
-	log, err := c.logger(e)
+	log, k, err := startKafkaCommand(e, c.logFlags, c.kafkaFlags)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	k, err := c.kafka()
-	if err != nil {
-		return err
-	}
 	cfg, err := c.config(k, c.RateLimit)
 	if err != nil {
 		return err

@@ -12,8 +12,6 @@ import (
 	"github.com/regnotify/regnotify/internal/wait"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
 func TestUntil(t *testing.T) {
 	n := 0
 	if err := wait.Until(context.Background(), 10*time.Second, time.Millisecond, wait.Bool(func() bool { n++; return n == 3 })); err != nil || n != 3 {
@@ -39,3 +37,5 @@ func TestFreeAddr(t *testing.T) {
 	}
 	ln.Close()
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

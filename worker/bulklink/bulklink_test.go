@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -29,12 +28,7 @@ import (
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }
 
 // reject is an expected line of the rejects file.
 type reject struct {

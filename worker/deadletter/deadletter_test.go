@@ -6,19 +6,11 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/goleak"
 
 	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
 
 // A dead-letter record built by Record, written to a broker and read back,
 // carries the original record and every header of the contract; Copy of what
@@ -128,3 +120,5 @@ func count(hs []kafka.Header, key string) int {
 	}
 	return n
 }
+
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }

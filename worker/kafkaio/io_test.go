@@ -13,8 +13,6 @@ import (
 	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
 func TestTooLarge(t *testing.T) {
 	for _, tt := range []struct {
 		err  error
@@ -57,3 +55,5 @@ func TestCloseBoundedReturns(t *testing.T) {
 		t.Fatal("CloseBounded did not return after its bound")
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -19,6 +19,7 @@ import (
 	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
 )
 
 // Cluster is a broker for one test, with topic names unique to it.
@@ -263,3 +264,11 @@ func (c *Cluster) ReadAllContext(ctx context.Context, topic string) ([]kafka.Mes
 
 // String names the cluster for test logs.
 func (c *Cluster) String() string { return fmt.Sprintf("kafka %v", c.Brokers) }
+
+// VerifyTestMain runs the package's tests and fails them if goroutines
+// leak, ignoring kafka-go's package-level connection pool janitor: the
+// TestMain of every package that talks to the broker.
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	goleak.VerifyTestMain(m, append(opts,
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"))...)
+}
