@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/internal/field"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
@@ -89,34 +90,34 @@ func setDefault[T comparable](p *T, v T) {
 	}
 }
 
-// Validate reports the first bad setting, naming it.
+// Validate reports the first bad setting as a *field.Error naming it.
 func (c Config) Validate() error {
 	c.setDefaults()
 	if err := c.Kafka.Validate(); err != nil {
 		return err
 	}
 	if slices.Contains(c.Topics, c.DLQTopic) {
-		return fmt.Errorf("dead-letter topic %q is also a consumed topic", c.DLQTopic)
+		return field.Errorf("Config", "DLQTopic", "%q is also a consumed topic", c.DLQTopic)
 	}
 	for _, t := range c.Topics {
 		if t == "" {
-			return errors.New("topics: empty topic name")
+			return field.Errorf("Config", "Topics", "has an empty topic name")
 		}
 	}
 	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
-		return fmt.Errorf("start offset %q: want earliest or latest", c.StartOffset)
+		return field.Errorf("Config", "StartOffset", "%q: want earliest or latest", c.StartOffset)
 	}
 	if c.Concurrency < 1 {
-		return fmt.Errorf("concurrency %d: want at least 1", c.Concurrency)
+		return field.Errorf("Config", "Concurrency", "%d: want at least 1", c.Concurrency)
 	}
 	if c.RateLimit < 0 {
-		return fmt.Errorf("rate limit %v: want 0 (none) or more", c.RateLimit)
+		return field.Errorf("Config", "RateLimit", "%v: want 0 (none) or more", c.RateLimit)
 	}
 	if c.RetryInitial < 0 || c.RetryMaxInterval < c.RetryInitial || c.RetryMaxElapsed < 0 {
-		return errors.New("retry settings: want 0 <= initial <= max interval, max elapsed >= 0")
+		return field.Errorf("Config", "RetryInitial", "want 0 <= initial <= max interval, max elapsed >= 0")
 	}
 	if c.ShutdownTimeout < 0 {
-		return errors.New("shutdown timeout: want >= 0")
+		return field.Errorf("Config", "ShutdownTimeout", "want >= 0")
 	}
 	return nil
 }

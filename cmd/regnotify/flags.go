@@ -15,11 +15,11 @@ import (
 // bulk-link.
 type kafkaFlags struct {
 	Brokers               []string `name:"brokers" env:"KAFKA_BROKERS" sep:"," help:"Kafka bootstrap brokers, comma-separated host:port (required)." placeholder:"HOST:PORT"`
-	KafkaTLS              bool     `name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to Kafka over TLS."`
-	KafkaTLSCAFile        string   `name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"PEM CA bundle for Kafka TLS (default: system roots)." placeholder:"FILE"`
-	KafkaSASLMechanism    string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",plain,scram-sha-256,scram-sha-512" default:"" help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: none)."`
-	KafkaSASLUsername     string   `name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL username."`
-	KafkaSASLPassword     string   `name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (prefer the _FILE form)."`
+	KafkaTLS              bool     `field:"TLS" name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to Kafka over TLS."`
+	KafkaTLSCAFile        string   `field:"TLSCAFile" name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"PEM CA bundle for Kafka TLS (default: system roots)." placeholder:"FILE"`
+	KafkaSASLMechanism    string   `field:"SASLMechanism" name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",plain,scram-sha-256,scram-sha-512" default:"" help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: none)."`
+	KafkaSASLUsername     string   `field:"SASLUsername" name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL username."`
+	KafkaSASLPassword     string   `field:"SASLPassword" name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (prefer the _FILE form)."`
 	KafkaSASLPasswordFile string   `name:"kafka-sasl-password-file" env:"KAFKA_SASL_PASSWORD_FILE" help:"File holding the SASL password." placeholder:"FILE"`
 }
 
@@ -36,7 +36,7 @@ func (f kafkaFlags) kafka() (kafkaio.Kafka, error) {
 		SASLMechanism: f.KafkaSASLMechanism, SASLUsername: f.KafkaSASLUsername, SASLPassword: pw,
 	}
 	if err := k.Validate(); err != nil {
-		return kafkaio.Kafka{}, usagef("%v (flags --brokers, --kafka-tls*, --kafka-sasl-*; env KAFKA_*)", err)
+		return kafkaio.Kafka{}, flagError(err, f)
 	}
 	return k, nil
 }
