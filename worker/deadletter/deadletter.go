@@ -22,9 +22,6 @@ const (
 	ClassRetriesExhausted = "retries_exhausted"
 )
 
-// Classes lists every error class, in the contract's order.
-var Classes = []string{ClassInvalidEvent, ClassRejected, ClassRetriesExhausted}
-
 // Header names of a dead-letter record (contract: "Dead-letter records").
 const (
 	HeaderErrorClass        = "regnotify.error.class"
