@@ -241,50 +241,16 @@ func (c *Client) call(ctx context.Context, cl *call) (answer, error) {
 	return a, err
 }
 
+// attemptSecrets are the credentials made for one attempt, to scrub from
+// whatever Gigya echoes back.
+type attemptSecrets struct{ uidSig, sig, token string }
+
 // attempt makes one HTTP request with fresh credentials.
 func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
-	now := c.now()
-	ts := now.Add(c.ClockOffset()).Unix()
-	// secrets of this attempt, to scrub from whatever Gigya echoes back.
-	var uidSig, sig, token string
-
-	f := make(form, 0, 12)
-	f = append(f,
-		param{"apiKey", c.cfg.apiKey},
-		param{"format", "json"},
-		param{"httpStatusCodes", "false"},
-		param{"UID", cl.uid})
-	if cl.siteUID != "" {
-		uidSig = c.partner.uidSig(ts, cl.siteUID)
-		f = append(f,
-			param{"siteUID", cl.siteUID},
-			param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
-			param{"UIDSig", uidSig})
+	f, sec, err := c.credentials(cl)
+	if err != nil {
+		return answer{}, err
 	}
-	if cl.cid != "" {
-		f = append(f, param{"cid", cl.cid})
-	}
-	if cl.context != "" {
-		f = append(f, param{"context", cl.context})
-	}
-	switch c.cfg.auth {
-	case AuthSecret:
-		f = append(f, param{"userKey", c.cfg.userKey}, param{"secret", c.cfg.secret})
-	case AuthSigned:
-		f = append(f,
-			param{"userKey", c.cfg.userKey},
-			param{"timestamp", strconv.FormatInt(ts, 10)},
-			param{"nonce", uniqueID(now)})
-		sig = c.app.requestSig(cl.encURL, f)
-		f = append(f, param{"sig", sig})
-	case AuthBearer:
-		var err error
-		token, err = SignJWT(c.cfg.key, c.cfg.userKey, JWTClaims{IssuedAt: ts, JTI: uniqueID(now)})
-		if err != nil {
-			return answer{}, localError(cl.method, "sign bearer token: "+err.Error())
-		}
-	}
-
 	actx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, cl.url, bytes.NewReader(f.encode()))
@@ -293,8 +259,8 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if sec.token != "" {
+		req.Header.Set("Authorization", "Bearer "+sec.token)
 	}
 
 	// Durations use the real monotonic clock: Options.Now may be skewed.
@@ -311,7 +277,78 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
 		_ = resp.Body.Close()
 	}()
+	a, err := c.readAnswer(cl, resp, start)
+	if err != nil {
+		return answer{}, err
+	}
 
+	// Only Gigya's own answers teach the clock: an error page from a proxy
+	// may come from a machine with another idea of the time.
+	c.learnClock(resp.Header.Get("Date"), a.ErrorCode == 403002)
+
+	if a.ErrorCode != 0 {
+		scrub := scrubber(c.cfg.secret, c.cfg.partnerSecret, sec.uidSig, sec.sig, sec.token)
+		return answer{}, &Error{
+			Method:     cl.method,
+			Code:       a.ErrorCode,
+			Message:    scrub(a.ErrorMessage),
+			Details:    scrub(a.ErrorDetails),
+			CallID:     scrub(a.CallID),
+			APIDomain:  scrub(a.APIDomain),
+			HTTPStatus: resp.StatusCode,
+		}
+	}
+	return a, nil
+}
+
+// credentials builds the form of one attempt with fresh credentials: the
+// UIDSig of the siteUID, and the request authentication of the mode.
+func (c *Client) credentials(cl *call) (form, attemptSecrets, error) {
+	now := c.now()
+	ts := now.Add(c.ClockOffset()).Unix()
+	var sec attemptSecrets
+	f := make(form, 0, 12)
+	f = append(f,
+		param{"apiKey", c.cfg.apiKey},
+		param{"format", "json"},
+		param{"httpStatusCodes", "false"},
+		param{"UID", cl.uid})
+	if cl.siteUID != "" {
+		sec.uidSig = c.partner.uidSig(ts, cl.siteUID)
+		f = append(f,
+			param{"siteUID", cl.siteUID},
+			param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
+			param{"UIDSig", sec.uidSig})
+	}
+	if cl.cid != "" {
+		f = append(f, param{"cid", cl.cid})
+	}
+	if cl.context != "" {
+		f = append(f, param{"context", cl.context})
+	}
+	switch c.cfg.auth {
+	case AuthSecret:
+		f = append(f, param{"userKey", c.cfg.userKey}, param{"secret", c.cfg.secret})
+	case AuthSigned:
+		f = append(f,
+			param{"userKey", c.cfg.userKey},
+			param{"timestamp", strconv.FormatInt(ts, 10)},
+			param{"nonce", uniqueID(now)})
+		sec.sig = c.app.requestSig(cl.encURL, f)
+		f = append(f, param{"sig", sec.sig})
+	case AuthBearer:
+		var err error
+		sec.token, err = SignJWT(c.cfg.key, c.cfg.userKey, JWTClaims{IssuedAt: ts, JTI: uniqueID(now)})
+		if err != nil {
+			return nil, sec, localError(cl.method, "sign bearer token: "+err.Error())
+		}
+	}
+	return f, sec, nil
+}
+
+// readAnswer reads Gigya's JSON answer from resp, recording the attempt;
+// anything that is not one is a transport failure.
+func (c *Client) readAnswer(cl *call, resp *http.Response, start time.Time) (answer, error) {
 	if resp.StatusCode >= 500 {
 		c.record(cl.method, "http_"+strconv.Itoa(resp.StatusCode), start)
 		// http.StatusText, not resp.Status: the status line is the
@@ -319,7 +356,6 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode,
 			Err: errors.New("HTTP " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))}
 	}
-
 	buf := c.bufs.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 64<<10 { // do not pin huge buffers in the pool
@@ -347,23 +383,6 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 			Err: fmt.Errorf("invalid response: HTTP %d, %s, %d bytes, not Gigya JSON", resp.StatusCode, mediaType(resp.Header.Get("Content-Type")), n)}
 	}
 	c.record(cl.method, codeText(a.ErrorCode), start)
-
-	// Only Gigya's own answers teach the clock: an error page from a proxy
-	// may come from a machine with another idea of the time.
-	c.learnClock(resp.Header.Get("Date"), a.ErrorCode == 403002)
-
-	if a.ErrorCode != 0 {
-		scrub := scrubber(c.cfg.secret, c.cfg.partnerSecret, uidSig, sig, token)
-		return answer{}, &Error{
-			Method:     cl.method,
-			Code:       a.ErrorCode,
-			Message:    scrub(a.ErrorMessage),
-			Details:    scrub(a.ErrorDetails),
-			CallID:     scrub(a.CallID),
-			APIDomain:  scrub(a.APIDomain),
-			HTTPStatus: resp.StatusCode,
-		}
-	}
 	return a, nil
 }
 

@@ -34,7 +34,7 @@ func (c Class) String() string {
 }
 
 // ClassOf classifies a Gigya errorCode. It is the only place where the
-// table of the shared Gigya notes (docs/gigya.md) is encoded, so that the
+// table of the Gigya notes (gigya/README.md) is encoded, so that the
 // worker, metrics and tests cannot disagree about it. Codes not in the table
 // are transient if they are 5xxxxx (Gigya's server-side family) and
 // permanent otherwise, because retrying an unknown client-side error only

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestClassOf covers every code of the table in docs/gigya.md, plus the
+// TestClassOf covers every code of the table in gigya/README.md, plus the
 // rule for codes not in it.
 func TestClassOf(t *testing.T) {
 	tests := []struct {

@@ -3,8 +3,6 @@ package gigya
 import (
 	"crypto/rsa"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regnotify/regnotify/internal/field"
 	"go.uber.org/zap"
 )
 
@@ -170,10 +169,10 @@ func (o Options) validate() (config, error) {
 		maxConns:      o.MaxConns,
 	}
 	if c.apiKey == "" {
-		return c, errors.New("Options.APIKey is required")
+		return c, field.Errorf("Options", "APIKey", "is required")
 	}
 	if c.userKey == "" {
-		return c, errors.New("Options.UserKey is required (application key; partner-secret-only authentication is no longer accepted by Gigya)")
+		return c, field.Errorf("Options", "UserKey", "is required (application key; partner-secret-only authentication is no longer accepted by Gigya)")
 	}
 	if c.auth == "" {
 		c.auth = AuthSecret
@@ -184,37 +183,37 @@ func (o Options) validate() (config, error) {
 	switch c.auth {
 	case AuthBearer:
 		if len(o.PrivateKeyPEM) == 0 {
-			return c, errors.New("Options.PrivateKeyPEM is required with Auth \"bearer\"")
+			return c, field.Errorf("Options", "PrivateKeyPEM", "is required with Auth \"bearer\"")
 		}
 		k, err := ParseRSAPrivateKey(o.PrivateKeyPEM)
 		if err != nil {
 			// ParseRSAPrivateKey's errors never quote the key.
-			return c, fmt.Errorf("Options.PrivateKeyPEM: %w", err)
+			return c, field.Errorf("Options", "PrivateKeyPEM", "%w", err)
 		}
 		c.key = k
 	case AuthSecret, AuthSigned:
 		if c.secret == "" {
-			return c, fmt.Errorf("Options.Secret is required with Auth %q", string(c.auth))
+			return c, field.Errorf("Options", "Secret", "is required with Auth %q", string(c.auth))
 		}
 		if _, err := base64.StdEncoding.DecodeString(c.secret); err != nil {
-			return c, errors.New("Options.Secret is not valid base64")
+			return c, field.Errorf("Options", "Secret", "is not valid base64")
 		}
 	default:
-		return c, fmt.Errorf("Options.Auth: unknown mode %q (want bearer, secret or signed)", string(c.auth))
+		return c, field.Errorf("Options", "Auth", "unknown mode %q (want bearer, secret or signed)", string(c.auth))
 	}
 	if c.partnerSecret != "" {
 		if _, err := base64.StdEncoding.DecodeString(c.partnerSecret); err != nil {
-			return c, errors.New("Options.PartnerSecret is not valid base64")
+			return c, field.Errorf("Options", "PartnerSecret", "is not valid base64")
 		}
 	}
 	if c.timeout < 0 {
-		return c, fmt.Errorf("Options.RequestTimeout: %v is negative", c.timeout)
+		return c, field.Errorf("Options", "RequestTimeout", "%v is negative", c.timeout)
 	}
 	if c.timeout == 0 {
 		c.timeout = DefaultRequestTimeout
 	}
 	if c.maxConns < 0 {
-		return c, fmt.Errorf("Options.MaxConns: %d is negative", c.maxConns)
+		return c, field.Errorf("Options", "MaxConns", "%d is negative", c.maxConns)
 	}
 	if c.maxConns == 0 {
 		c.maxConns = DefaultMaxConns
@@ -228,7 +227,7 @@ func (o Options) validate() (config, error) {
 	if c.auth == AuthSecret && base.Scheme == "http" && !isLoopback(base.Hostname()) {
 		// Gigya answers 403006 anyway, but only after the secret has
 		// crossed the network in clear text.
-		return c, fmt.Errorf("Options.BaseURL: refusing to send Options.Secret (Auth \"secret\") over plain http to non-loopback host %q; use https, or Auth \"signed\" or \"bearer\"", base.Hostname())
+		return c, field.Errorf("Options", "BaseURL", "refusing to send the secret (auth \"secret\") over plain http to non-loopback host %q; use https, or Auth \"signed\" or \"bearer\"", base.Hostname())
 	}
 	return c, nil
 }
@@ -240,23 +239,23 @@ func baseURL(raw, dc string) (*url.URL, error) {
 			dc = DefaultDataCenter
 		}
 		if strings.ContainsAny(dc, "/:@?# \t") {
-			return nil, fmt.Errorf("Options.DataCenter: %q is not a host name like %q (set Options.BaseURL for a full URL)", dc, DefaultDataCenter)
+			return nil, field.Errorf("Options", "DataCenter", "%q is not a host name like %q (set the base URL for a full URL)", dc, DefaultDataCenter)
 		}
 		return &url.URL{Scheme: "https", Host: "socialize." + strings.ToLower(dc)}, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, errors.New("Options.BaseURL is not a valid URL")
+		return nil, field.Errorf("Options", "BaseURL", "is not a valid URL")
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("Options.BaseURL: scheme %q, want http or https", u.Scheme)
+		return nil, field.Errorf("Options", "BaseURL", "scheme %q, want http or https", u.Scheme)
 	case u.Host == "":
-		return nil, errors.New("Options.BaseURL has no host")
+		return nil, field.Errorf("Options", "BaseURL", "has no host")
 	case u.User != nil:
-		return nil, errors.New("Options.BaseURL must not contain credentials")
+		return nil, field.Errorf("Options", "BaseURL", "must not contain credentials")
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("Options.BaseURL must not have a query or fragment")
+		return nil, field.Errorf("Options", "BaseURL", "must not have a query or fragment")
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -19,15 +18,11 @@ import (
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }
 
 var (
 	testSecret  = base64.StdEncoding.EncodeToString([]byte("worker-test-app-secret"))
@@ -70,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 	h.srv = httptest.NewServer(sim)
 	t.Cleanup(h.srv.Close)
 	h.cfg = worker.Config{
-		Kafka:            worker.Kafka{Brokers: kc.Brokers},
+		Kafka:            kafkaio.Kafka{Brokers: kc.Brokers},
 		Group:            kc.Group("regnotify"),
 		Topics:           []string{h.reg, h.link},
 		DLQTopic:         h.dlq,
@@ -138,6 +133,12 @@ func (r *running) stop(t *testing.T) {
 // test ends or stop is called.
 func (h *harness) start(t *testing.T, cfg worker.Config) *running {
 	t.Helper()
+	return h.startWith(t, cfg, nil)
+}
+
+// startWith is start with setup called on the worker before it runs.
+func (h *harness) startWith(t *testing.T, cfg worker.Config, setup func(*worker.Worker)) *running {
+	t.Helper()
 	m := worker.NewMetrics()
 	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
 	if err != nil {
@@ -148,6 +149,9 @@ func (h *harness) start(t *testing.T, cfg worker.Config) *running {
 	w, err := worker.New(cfg, h.client(t, m), dlq, m, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{w: w, metrics: m, cancel: cancel, done: make(chan error, 1)}
@@ -241,16 +245,3 @@ func uidOf(i int) string { return fmt.Sprintf("_gid_user%05d", i) }
 func siteOf(i int) string { return fmt.Sprintf("customer-%05d", i) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
-
-// poll calls cond every 10 ms until it holds, failing the test after
-// timeout (a bound that only catches a hang).
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
+	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // gigyaFunc is a function-field fake of the Gigya client, for decisions
@@ -44,7 +46,7 @@ func TestBudgetRunningOutAsOutageOpensIsNotExhausted(t *testing.T) {
 		return gigya.Response{}, &gigya.Error{Method: "n", Err: errors.New("connection refused")}
 	}}
 	var err error
-	w, err = New(Config{Kafka: Kafka{Brokers: []string{"127.0.0.1:1"}}, RetryInitial: 20 * time.Millisecond,
+	w, err = New(Config{Kafka: kafkaio.Kafka{Brokers: []string{"127.0.0.1:1"}}, RetryInitial: 20 * time.Millisecond,
 		RetryMaxInterval: 20 * time.Millisecond, RetryMaxElapsed: time.Millisecond},
 		g, writerFunc(func(context.Context, ...kafka.Message) error { return nil }), nil, nil)
 	if err != nil {
@@ -52,15 +54,15 @@ func TestBudgetRunningOutAsOutageOpensIsNotExhausted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	out, f, err := w.notify(ctx, events.Event{UID: "victim", EventID: "e"})
+	e, err := w.notify(ctx, events.Event{UID: "victim", EventID: "e"})
 	if !w.outage.isOpen() {
 		t.Fatal("the outage did not open: the test did not set up its case")
 	}
-	if out == OutcomeDLQExhausted {
-		t.Fatalf("dead-lettered as %s (%s) as the outage opened; want it to wait at the gate", out, f.message)
+	if out := e.outcome; out == OutcomeDLQExhausted {
+		t.Fatalf("dead-lettered as %s (%s) as the outage opened; want it to wait at the gate", out, e.message)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("notify = %q, %v; want it still waiting for the outage to end (context deadline)", out, err)
+		t.Errorf("notify = %q, %v; want it still waiting for the outage to end (context deadline)", e.outcome, err)
 	}
 }
 
@@ -71,7 +73,7 @@ func TestPanicIsDeadLetteredNotACrash(t *testing.T) {
 	g := gigyaFunc{notify: func(context.Context, gigya.NotifyRequest) (gigya.Response, error) {
 		panic("boom")
 	}}
-	w, err := New(Config{Kafka: Kafka{Brokers: []string{"127.0.0.1:1"}}}, g,
+	w, err := New(Config{Kafka: kafkaio.Kafka{Brokers: []string{"127.0.0.1:1"}}}, g,
 		writerFunc(func(_ context.Context, m ...kafka.Message) error { written = append(written, m...); return nil }), nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -83,9 +85,9 @@ func TestPanicIsDeadLetteredNotACrash(t *testing.T) {
 	if len(written) != 1 {
 		t.Fatalf("dead letters = %d, want 1", len(written))
 	}
-	class, _ := Header(written[0].Headers, HeaderErrorClass)
-	msg, _ := Header(written[0].Headers, HeaderErrorMessage)
-	if class != ClassRejected || msg != "internal error: boom" {
+	class, _ := deadletter.Header(written[0].Headers, deadletter.HeaderErrorClass)
+	msg, _ := deadletter.Header(written[0].Headers, deadletter.HeaderErrorMessage)
+	if class != deadletter.ClassRejected || msg != "internal error: boom" {
 		t.Errorf("class, message = %q, %q; want rejected, internal error: boom", class, msg)
 	}
 }
@@ -94,7 +96,7 @@ func TestPanicIsDeadLetteredNotACrash(t *testing.T) {
 // then without key and headers, instead of blocking the worker for ever.
 func TestTooLargeDeadLetterIsStubbed(t *testing.T) {
 	var tries []kafka.Message
-	w, err := New(Config{Kafka: Kafka{Brokers: []string{"127.0.0.1:1"}}}, gigyaFunc{},
+	w, err := New(Config{Kafka: kafkaio.Kafka{Brokers: []string{"127.0.0.1:1"}}}, gigyaFunc{},
 		writerFunc(func(_ context.Context, m ...kafka.Message) error {
 			tries = append(tries, m...)
 			if len(tries) < 3 {
@@ -106,7 +108,7 @@ func TestTooLargeDeadLetterIsStubbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := kafka.Message{Topic: "t", Key: []byte("k"), Value: make([]byte, 1000), Headers: []kafka.Header{{Key: "trace", Value: []byte("x")}}}
-	if !w.deadLetter(context.Background(), m, failure{class: ClassInvalidEvent, message: "too big"}, OutcomeDLQInvalid) {
+	if !w.deadLetter(context.Background(), m, ending{outcome: OutcomeDLQInvalid, message: "too big"}) {
 		t.Fatal("deadLetter = false, want written")
 	}
 	if len(tries) != 3 {
@@ -119,12 +121,12 @@ func TestTooLargeDeadLetterIsStubbed(t *testing.T) {
 	if len(last.Key) != 0 {
 		t.Errorf("second stub has a key")
 	}
-	if _, ok := Header(last.Headers, "trace"); ok {
+	if _, ok := deadletter.Header(last.Headers, "trace"); ok {
 		t.Errorf("second stub kept an original header")
 	}
-	drop, _ := Header(last.Headers, HeaderValueDropped)
-	msg, _ := Header(last.Headers, HeaderErrorMessage)
-	topic, _ := Header(last.Headers, HeaderOriginalTopic)
+	drop, _ := deadletter.Header(last.Headers, deadletter.HeaderValueDropped)
+	msg, _ := deadletter.Header(last.Headers, deadletter.HeaderErrorMessage)
+	topic, _ := deadletter.Header(last.Headers, deadletter.HeaderOriginalTopic)
 	if drop == "" || topic != "t" || len(msg) <= len("too big") {
 		t.Errorf("stub headers: dropped %q, original topic %q, message %q; want the drop noted and the origin kept", drop, topic, msg)
 	}

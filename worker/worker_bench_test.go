@@ -14,6 +14,7 @@ import (
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -58,7 +59,7 @@ func BenchmarkWorkerBacklog(b *testing.B) {
 	kc.Produce(b, msgs...)
 
 	cfg := worker.Config{
-		Kafka: worker.Kafka{Brokers: kc.Brokers}, Group: kc.Group("regnotify"),
+		Kafka: kafkaio.Kafka{Brokers: kc.Brokers}, Group: kc.Group("regnotify"),
 		Topics: []string{reg, link}, DLQTopic: dlq, Concurrency: concurrency, ShutdownTimeout: 5 * time.Second,
 	}
 	metrics := worker.NewMetrics()

@@ -12,7 +12,9 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/eventstest"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/deadletter"
 )
 
 func TestHappyPathBothTypes(t *testing.T) {
@@ -85,40 +87,40 @@ func TestInvalidEventsAreDeadLetteredWithHeaders(t *testing.T) {
 		if string(d.Value) != string(b.Value) {
 			t.Errorf("%s: value changed in the dead-letter record", b.Name)
 		}
-		if hd[worker.HeaderErrorClass] != worker.ClassInvalidEvent {
-			t.Errorf("%s: class = %q, want %q", b.Name, hd[worker.HeaderErrorClass], worker.ClassInvalidEvent)
+		if hd[deadletter.HeaderErrorClass] != deadletter.ClassInvalidEvent {
+			t.Errorf("%s: class = %q, want %q", b.Name, hd[deadletter.HeaderErrorClass], deadletter.ClassInvalidEvent)
 		}
-		msg := hd[worker.HeaderErrorMessage]
+		msg := hd[deadletter.HeaderErrorMessage]
 		if b.WantField != "" && !contains(msg, `"`+b.WantField+`"`) {
 			t.Errorf("%s: message %q does not name field %q", b.Name, msg, b.WantField)
 		}
 		if !contains(msg, b.WantText) {
 			t.Errorf("%s: message %q does not contain %q", b.Name, msg, b.WantText)
 		}
-		if _, has := hd[worker.HeaderErrorCode]; has {
-			t.Errorf("%s: an invalid event has an error code header %q", b.Name, hd[worker.HeaderErrorCode])
+		if _, has := hd[deadletter.HeaderErrorCode]; has {
+			t.Errorf("%s: an invalid event has an error code header %q", b.Name, hd[deadletter.HeaderErrorCode])
 		}
 		wantTopic := topicOf[b.Topic]
-		if hd[worker.HeaderOriginalTopic] != wantTopic {
-			t.Errorf("%s: original topic = %q, want %q", b.Name, hd[worker.HeaderOriginalTopic], wantTopic)
+		if hd[deadletter.HeaderOriginalTopic] != wantTopic {
+			t.Errorf("%s: original topic = %q, want %q", b.Name, hd[deadletter.HeaderOriginalTopic], wantTopic)
 		}
-		if _, err := strconv.Atoi(hd[worker.HeaderOriginalPartition]); err != nil {
-			t.Errorf("%s: original partition %q: %v", b.Name, hd[worker.HeaderOriginalPartition], err)
+		if _, err := strconv.Atoi(hd[deadletter.HeaderOriginalPartition]); err != nil {
+			t.Errorf("%s: original partition %q: %v", b.Name, hd[deadletter.HeaderOriginalPartition], err)
 		}
-		if _, err := strconv.ParseInt(hd[worker.HeaderOriginalOffset], 10, 64); err != nil {
-			t.Errorf("%s: original offset %q: %v", b.Name, hd[worker.HeaderOriginalOffset], err)
+		if _, err := strconv.ParseInt(hd[deadletter.HeaderOriginalOffset], 10, 64); err != nil {
+			t.Errorf("%s: original offset %q: %v", b.Name, hd[deadletter.HeaderOriginalOffset], err)
 		}
-		for _, k := range []string{worker.HeaderOriginalTimestamp, worker.HeaderFailedAt} {
+		for _, k := range []string{deadletter.HeaderOriginalTimestamp, deadletter.HeaderFailedAt} {
 			ts, err := time.Parse(time.RFC3339Nano, hd[k])
 			if err != nil || ts.Before(before) {
 				t.Errorf("%s: %s = %q (%v), want an RFC 3339 time after the test began", b.Name, k, hd[k], err)
 			}
 		}
-		if hd[worker.HeaderConsumerGroup] != h.cfg.Group {
-			t.Errorf("%s: group = %q, want %q", b.Name, hd[worker.HeaderConsumerGroup], h.cfg.Group)
+		if hd[deadletter.HeaderConsumerGroup] != h.cfg.Group {
+			t.Errorf("%s: group = %q, want %q", b.Name, hd[deadletter.HeaderConsumerGroup], h.cfg.Group)
 		}
-		if hd[worker.HeaderAttempts] != "0" {
-			t.Errorf("%s: attempts = %q, want 0 (Gigya not called)", b.Name, hd[worker.HeaderAttempts])
+		if hd[deadletter.HeaderAttempts] != "0" {
+			t.Errorf("%s: attempts = %q, want 0 (Gigya not called)", b.Name, hd[deadletter.HeaderAttempts])
 		}
 	}
 	if st := h.sim.Stats(); len(st.Calls) != 0 {
@@ -148,15 +150,15 @@ func TestPermanentErrorIsDeadLetteredAtOnce(t *testing.T) {
 	}
 	hd := dlqHeaders(dead[0])
 	want := map[string]string{
-		worker.HeaderErrorClass: worker.ClassRejected, worker.HeaderErrorCode: "409001", worker.HeaderAttempts: "1",
+		deadletter.HeaderErrorClass: deadletter.ClassRejected, deadletter.HeaderErrorCode: "409001", deadletter.HeaderAttempts: "1",
 	}
 	for k, v := range want {
 		if hd[k] != v {
 			t.Errorf("header %s = %q, want %q", k, hd[k], v)
 		}
 	}
-	if hd[worker.HeaderGigyaCallID] == "" {
-		t.Errorf("no %s header on a Gigya rejection", worker.HeaderGigyaCallID)
+	if hd[deadletter.HeaderGigyaCallID] == "" {
+		t.Errorf("no %s header on a Gigya rejection", deadletter.HeaderGigyaCallID)
 	}
 	if got := outcome(r.metrics, h.link, worker.OutcomeDLQRejected); got != 1 {
 		t.Errorf("dlq_rejected = %d, want 1", got)
@@ -201,11 +203,11 @@ func TestRetriesExhausted(t *testing.T) {
 		t.Fatalf("dead letters = %d, want 1", len(dead))
 	}
 	hd := dlqHeaders(dead[0])
-	if hd[worker.HeaderErrorClass] != worker.ClassRetriesExhausted || hd[worker.HeaderErrorCode] != "500001" {
-		t.Errorf("class, code = %q, %q; want retries_exhausted, 500001", hd[worker.HeaderErrorClass], hd[worker.HeaderErrorCode])
+	if hd[deadletter.HeaderErrorClass] != deadletter.ClassRetriesExhausted || hd[deadletter.HeaderErrorCode] != "500001" {
+		t.Errorf("class, code = %q, %q; want retries_exhausted, 500001", hd[deadletter.HeaderErrorClass], hd[deadletter.HeaderErrorCode])
 	}
-	if n, _ := strconv.Atoi(hd[worker.HeaderAttempts]); n < 3 {
-		t.Errorf("attempts = %q, want several", hd[worker.HeaderAttempts])
+	if n, _ := strconv.Atoi(hd[deadletter.HeaderAttempts]); n < 3 {
+		t.Errorf("attempts = %q, want several", hd[deadletter.HeaderAttempts])
 	}
 	if got := outcome(r.metrics, h.reg, worker.OutcomeDLQExhausted); got != 1 {
 		t.Errorf("dlq_exhausted = %d, want 1", got)
@@ -382,7 +384,7 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 	// Both members in the group before the events arrive, and a leaves
 	// once the work is under way: polled, not slept, so that a loaded
 	// machine cannot move either moment.
-	poll(t, 30*time.Second, "both workers joined the group", func() bool { return a.w.Ready() && b.w.Ready() })
+	wait.Eventually(t, 30*time.Second, "both workers joined the group", func() bool { return a.w.Ready() && b.w.Ready() })
 	h.kc.Produce(t, msgs...)
 	ended := func(rs ...*running) int {
 		n := 0
@@ -391,7 +393,7 @@ func TestTwoWorkersOneLeavesMidStream(t *testing.T) {
 		}
 		return n
 	}
-	poll(t, 30*time.Second, "the work under way", func() bool { return ended(a, b) >= n/10 })
+	wait.Eventually(t, 30*time.Second, "the work under way", func() bool { return ended(a, b) >= n/10 })
 	a.stop(t)
 	t.Logf("worker a left after %d of %d events had ended", ended(a, b), n)
 	h.waitDone(t, h.cfg, 60*time.Second)

@@ -10,15 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/regnotify/regnotify/worker/kafkatest"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
 
 // TestSmoke runs every scenario with tiny sizes against a freshly built
 // regnotify, and checks that the table and the JSON carry every key the
@@ -110,3 +103,5 @@ func TestFlags(t *testing.T) {
 		t.Errorf("-only nope: exit code %d, want 2 (%s)", code, stderr.String())
 	}
 }
+
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }

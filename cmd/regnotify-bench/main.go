@@ -31,8 +31,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/events"
-	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // config is the command's flags.
@@ -65,7 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.jsonFile, "json", "", "also write the results as JSON to `FILE`")
 	fs.StringVar(&c.pprofDir, "pprof", "", "write CPU and allocation profiles of the worker's zero-latency and latency-50ms runs to `DIR` (those runs use a build with pprof added through -overlay)")
 	fs.DurationVar(&c.pprofDuration, "pprof-duration", 5*time.Second, "with -pprof: length of each CPU profile, from the child's start")
-	fs.StringVar(&c.bin, "bin", "", "regnotify binary to run (default: build ./cmd/regnotify with worker/e2e.Build into a temporary directory)")
+	fs.StringVar(&c.bin, "bin", "", "regnotify binary to run (default: build ./cmd/regnotify with cmd/internal/e2e.Build into a temporary directory)")
 	fs.StringVar(&c.auth, "auth", "signed", "Gigya auth mode of worker and client: signed or secret (bearer costs ~1 ms CPU per call for RSA and measures RSA, not regnotify)")
 	fs.BoolVar(&c.smoke, "smoke", false, "tiny sizes, no targets: checks that every scenario runs")
 	fs.StringVar(&c.only, "only", "", "run only these scenarios, comma-separated")

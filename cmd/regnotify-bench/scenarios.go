@@ -13,9 +13,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker/e2e"
+	"github.com/regnotify/regnotify/internal/wait"
 )
 
 // bench holds what the scenarios share: the worker binaries and the sizes.
@@ -56,7 +57,7 @@ func (b *bench) runWorker(ctx context.Context, name string, n int, faults gigyas
 	prof := b.profBin != "" && (name == "zero-latency" || name == "latency-50ms")
 	var pprofAddr string
 	if prof {
-		if pprofAddr, err = freeAddr(); err != nil {
+		if pprofAddr, err = wait.FreeAddr(); err != nil {
 			return workerRun{}, err
 		}
 		o.Bin = b.profBin

@@ -10,10 +10,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // benchCredentials are the simulator's and the worker's keys. They exist
@@ -25,7 +25,7 @@ var benchCredentials = e2e.Credentials{
 	PartnerSecret: base64.StdEncoding.EncodeToString([]byte("regnotify-bench-partner-secret")),
 }
 
-// newEnv is one scenario's world (worker/e2e): an in-process broker with the
+// newEnv is one scenario's world (cmd/internal/e2e): an in-process broker with the
 // topics (kafkatest's partition count), the simulator with faults f on a
 // loopback HTTP server, a fresh consumer group.
 func newEnv(ctx context.Context, f gigyasim.Faults) (*e2e.Env, func(), error) {

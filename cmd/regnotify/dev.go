@@ -19,12 +19,14 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // Demo credentials of the dev setup. They exist only inside the dev process
@@ -61,67 +63,33 @@ func (c *devCmd) Run(e *env) error {
 	}
 	topics := []string{string(events.UserRegistered), string(events.AccountLinked)}
 	const dlqTopic = "regnotify.dlq"
-
-	// The broker.
-	_, portStr, err := net.SplitHostPort(c.KafkaAddr)
+	broker, err := c.broker(append(topics, dlqTopic))
 	if err != nil {
-		return usagef("--kafka-addr %q: %v", c.KafkaAddr, err)
-	}
-	port, _ := strconv.Atoi(portStr)
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port),
-		kfake.SeedTopics(int32(c.Partitions), append(topics, dlqTopic)...))
-	if err != nil {
-		return fmt.Errorf("start embedded Kafka on %s (is the port free?): %w", c.KafkaAddr, err)
+		return err
 	}
 	defer broker.Close()
 	brokers := broker.ListenAddrs()
-
-	// The simulator, with bearer auth: SAP's recommended mode.
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	sim, keyPEM, err := c.simulator()
 	if err != nil {
-		return fmt.Errorf("generate demo key: %w", err)
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	sim, err := gigyasim.New(gigyasim.Config{
-		APIKey: devAPIKey, UserKey: devUserKey, PublicKey: &key.PublicKey, PartnerSecret: devPartnerSecret,
-		Faults: gigyasim.Faults{Latency: c.Latency, Jitter: c.Latency / 2},
-	})
-	if err != nil {
-		return fmt.Errorf("gigya simulator: %w", err)
+		return err
 	}
 	simLn, err := net.Listen("tcp", c.SimAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s for the Gigya simulator: %w", c.SimAddr, err)
 	}
 	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
-
 	cfg := worker.Config{
-		Kafka: worker.Kafka{Brokers: brokers}, Group: "regnotify", Topics: topics, DLQTopic: dlqTopic,
+		Kafka: kafkaio.Kafka{Brokers: brokers}, Group: "regnotify", Topics: topics, DLQTopic: dlqTopic,
 		Concurrency: c.Concurrency, HTTPAddr: c.HTTPAddr, ShutdownTimeout: 5 * time.Second,
 		RetryInitial: 100 * time.Millisecond, RetryMaxInterval: 2 * time.Second, RetryMaxElapsed: 30 * time.Second,
 	}
 	metrics := worker.NewMetrics()
-	client, err := gigya.New(gigya.Options{
-		APIKey: devAPIKey, BaseURL: "http://" + simLn.Addr().String(), Auth: gigya.AuthBearer, UserKey: devUserKey,
-		PrivateKeyPEM: keyPEM, PartnerSecret: devPartnerSecret, MaxConns: c.Concurrency,
-		Observe: metrics.ObserveGigya, Logger: log.Named("gigya"),
-	})
-	if err != nil {
-		simLn.Close()
-		return fmt.Errorf("gigya client: %w", err)
-	}
-	defer client.Close()
-	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, dlqTopic)
+	w, closeWorker, err := c.worker(cfg, metrics, "http://"+simLn.Addr().String(), keyPEM, log)
 	if err != nil {
 		simLn.Close()
 		return err
 	}
-	defer worker.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
-	w, err := worker.New(cfg, client, dlq, metrics, log)
-	if err != nil {
-		simLn.Close()
-		return usagef("%v", err)
-	}
+	defer closeWorker()
 
 	fmt.Fprintf(e.stdout, `regnotify dev: everything in one process (Ctrl-C to stop)
   Kafka broker     %s   topics: %s, %s, %s
@@ -133,7 +101,72 @@ Read dead letters:
   kcat -C -b %s -t %s -f '%%k %%s\n%%h\n' -e
 
 `, brokers[0], topics[0], topics[1], dlqTopic, simLn.Addr(), simLn.Addr(), devAPIKey, c.HTTPAddr, brokers[0], brokers[0], dlqTopic)
+	return c.serve(e, simSrv, simLn, w, brokers, cfg, metrics)
+}
 
+// broker starts the embedded Kafka-protocol broker with topics.
+func (c *devCmd) broker(topics []string) (*kfake.Cluster, error) {
+	_, portStr, err := net.SplitHostPort(c.KafkaAddr)
+	if err != nil {
+		return nil, usagef("--kafka-addr %q: %v", c.KafkaAddr, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(int32(c.Partitions), topics...))
+	if err != nil {
+		return nil, fmt.Errorf("start embedded Kafka on %s (is the port free?): %w", c.KafkaAddr, err)
+	}
+	return broker, nil
+}
+
+// simulator returns the Gigya simulator, with bearer auth (SAP's
+// recommended mode), and the private key the worker signs with.
+func (c *devCmd) simulator() (*gigyasim.Server, []byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate demo key: %w", err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	sim, err := gigyasim.New(gigyasim.Config{
+		APIKey: devAPIKey, UserKey: devUserKey, PublicKey: &key.PublicKey, PartnerSecret: devPartnerSecret,
+		Faults: gigyasim.Faults{Latency: c.Latency, Jitter: c.Latency / 2},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("gigya simulator: %w", err)
+	}
+	return sim, keyPEM, nil
+}
+
+// worker wires the Gigya client and the dead-letter writer into a worker;
+// closeAll closes them.
+func (c *devCmd) worker(cfg worker.Config, metrics *worker.Metrics, simURL string, keyPEM []byte, log *zap.Logger) (w *worker.Worker, closeAll func(), err error) {
+	client, err := gigya.New(gigya.Options{
+		APIKey: devAPIKey, BaseURL: simURL, Auth: gigya.AuthBearer, UserKey: devUserKey,
+		PrivateKeyPEM: keyPEM, PartnerSecret: devPartnerSecret, MaxConns: c.Concurrency,
+		Observe: metrics.ObserveGigya, Logger: log.Named("gigya"),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("gigya client: %w", err)
+	}
+	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	closeAll = func() {
+		kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
+		client.Close()
+	}
+	w, err = worker.New(cfg, client, dlq, metrics, log)
+	if err != nil {
+		closeAll()
+		return nil, nil, usagef("%v", err)
+	}
+	return w, closeAll, nil
+}
+
+// serve runs the simulator, the worker and the demo until e.ctx ends (or
+// the demo is done, with --exit-when-done).
+func (c *devCmd) serve(e *env, simSrv *http.Server, simLn net.Listener, w *worker.Worker, brokers []string, cfg worker.Config, metrics *worker.Metrics) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	eg, ctx := errgroup.WithContext(ctx)
@@ -189,7 +222,7 @@ func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg wo
 			return fmt.Errorf("demo: produce: %w", err)
 		}
 		for {
-			done, err := caughtUp(ctx, client, cfg.Group, cfg.Topics)
+			done, err := kafkaio.CaughtUp(ctx, client, cfg.Group, cfg.Topics)
 			if err == nil && done {
 				break
 			}
@@ -210,46 +243,6 @@ func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg wo
 	fmt.Fprintf(tw, "gigya calls\t%d\t\n", s.GigyaCalls)
 	fmt.Fprintf(tw, "retries\t%d\t\n", s.Retries)
 	return tw.Flush()
-}
-
-// caughtUp reports whether group's committed offsets reach the end of every
-// partition of topics.
-func caughtUp(ctx context.Context, c *kafka.Client, group string, topics []string) (bool, error) {
-	meta, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		return false, err
-	}
-	ends := map[string][]kafka.OffsetRequest{}
-	parts := map[string][]int{}
-	for _, t := range meta.Topics {
-		for _, p := range t.Partitions {
-			ends[t.Name] = append(ends[t.Name], kafka.LastOffsetOf(p.ID))
-			parts[t.Name] = append(parts[t.Name], p.ID)
-		}
-	}
-	lo, err := c.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
-	if err != nil {
-		return false, err
-	}
-	of, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: parts})
-	if err != nil {
-		return false, err
-	}
-	committed := map[string]map[int]int64{}
-	for t, ps := range of.Topics {
-		committed[t] = map[int]int64{}
-		for _, p := range ps {
-			committed[t][p.Partition] = p.CommittedOffset
-		}
-	}
-	for t, ps := range lo.Topics {
-		for _, p := range ps {
-			if p.LastOffset > 0 && committed[t][p.Partition] < p.LastOffset {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
 }
 
 // demoEvents returns n sample events: mostly valid links and registrations,

@@ -6,40 +6,54 @@ import (
 	"os"
 	"strings"
 
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/regnotify/regnotify/worker"
 )
 
 // kafkaFlags is the Kafka connection setup shared by run, replay and
 // bulk-link.
 type kafkaFlags struct {
 	Brokers               []string `name:"brokers" env:"KAFKA_BROKERS" sep:"," help:"Kafka bootstrap brokers, comma-separated host:port (required)." placeholder:"HOST:PORT"`
-	KafkaTLS              bool     `name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to Kafka over TLS."`
-	KafkaTLSCAFile        string   `name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"PEM CA bundle for Kafka TLS (default: system roots)." placeholder:"FILE"`
-	KafkaSASLMechanism    string   `name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",plain,scram-sha-256,scram-sha-512" default:"" help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: none)."`
-	KafkaSASLUsername     string   `name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL username."`
-	KafkaSASLPassword     string   `name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (prefer the _FILE form)."`
+	KafkaTLS              bool     `field:"TLS" name:"kafka-tls" env:"KAFKA_TLS" help:"Connect to Kafka over TLS."`
+	KafkaTLSCAFile        string   `field:"TLSCAFile" name:"kafka-tls-ca-file" env:"KAFKA_TLS_CA_FILE" help:"PEM CA bundle for Kafka TLS (default: system roots)." placeholder:"FILE"`
+	KafkaSASLMechanism    string   `field:"SASLMechanism" name:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" enum:",plain,scram-sha-256,scram-sha-512" default:"" help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: none)."`
+	KafkaSASLUsername     string   `field:"SASLUsername" name:"kafka-sasl-username" env:"KAFKA_SASL_USERNAME" help:"SASL username."`
+	KafkaSASLPassword     string   `field:"SASLPassword" name:"kafka-sasl-password" env:"KAFKA_SASL_PASSWORD" help:"SASL password (prefer the _FILE form)."`
 	KafkaSASLPasswordFile string   `name:"kafka-sasl-password-file" env:"KAFKA_SASL_PASSWORD_FILE" help:"File holding the SASL password." placeholder:"FILE"`
 }
 
-func (f kafkaFlags) kafka() (worker.Kafka, error) {
+func (f kafkaFlags) kafka() (kafkaio.Kafka, error) {
 	if len(f.Brokers) == 0 {
-		return worker.Kafka{}, usagef("--brokers (KAFKA_BROKERS) is required")
+		return kafkaio.Kafka{}, usagef("--brokers (KAFKA_BROKERS) is required")
 	}
 	pw, err := secret(f.KafkaSASLPassword, f.KafkaSASLPasswordFile, "--kafka-sasl-password", "KAFKA_SASL_PASSWORD")
 	if err != nil {
-		return worker.Kafka{}, err
+		return kafkaio.Kafka{}, err
 	}
-	k := worker.Kafka{
+	k := kafkaio.Kafka{
 		Brokers: f.Brokers, TLS: f.KafkaTLS, TLSCAFile: f.KafkaTLSCAFile,
 		SASLMechanism: f.KafkaSASLMechanism, SASLUsername: f.KafkaSASLUsername, SASLPassword: pw,
 	}
 	if err := k.Validate(); err != nil {
-		return worker.Kafka{}, usagef("%v (flags --brokers, --kafka-tls*, --kafka-sasl-*; env KAFKA_*)", err)
+		return kafkaio.Kafka{}, flagError(err, f)
 	}
 	return k, nil
+}
+
+// startKafkaCommand is the common start of run and replay: the logger, then
+// the Kafka connection settings.
+func startKafkaCommand(e *env, lf logFlags, kf kafkaFlags) (*zap.Logger, kafkaio.Kafka, error) {
+	log, err := lf.logger(e)
+	if err != nil {
+		return nil, kafkaio.Kafka{}, err
+	}
+	k, err := kf.kafka()
+	if err != nil {
+		_ = log.Sync()
+		return nil, kafkaio.Kafka{}, err
+	}
+	return log, k, nil
 }
 
 // secret returns the value of a secret flag, or the contents of its _FILE

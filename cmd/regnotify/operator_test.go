@@ -14,7 +14,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -44,9 +45,9 @@ func TestOperatorCommands(t *testing.T) {
 	}
 
 	kc.Produce(t, kafka.Message{Topic: dlq, Key: []byte("_gid_a"), Value: []byte(`{}`), Headers: []kafka.Header{
-		{Key: worker.HeaderErrorClass, Value: []byte(worker.ClassRejected)},
-		{Key: worker.HeaderOriginalTopic, Value: []byte(link)},
-		{Key: worker.HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
+		{Key: deadletter.HeaderErrorClass, Value: []byte(deadletter.ClassRejected)},
+		{Key: deadletter.HeaderOriginalTopic, Value: []byte(link)},
+		{Key: deadletter.HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
 	}})
 	group := "--group=" + kc.Group("replay")
 	code, out, errOut = runMain(t, "replay", brokers, group, "--dlq-topic", dlq, "--dry-run", "--since", "1h ago")
@@ -116,7 +117,7 @@ func TestOperatorCommandsPasswordNeverShown(t *testing.T) {
 	const password = "op-pw-Zq81-must-never-leak"
 	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ops", password))
 	link, dlq := kc.Topic("account.linked"), kc.Topic("regnotify.dlq")
-	k := worker.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-256", SASLUsername: "ops", SASLPassword: password}
+	k := kafkaio.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-256", SASLUsername: "ops", SASLPassword: password}
 	tr, err := k.Transport()
 	if err != nil {
 		t.Fatal(err)
@@ -137,9 +138,9 @@ func TestOperatorCommandsPasswordNeverShown(t *testing.T) {
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(kc.Brokers...), Topic: dlq, Transport: tr, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	err = w.WriteMessages(ctx, kafka.Message{Key: []byte("_gid_a"), Value: []byte(`{}`), Headers: []kafka.Header{
-		{Key: worker.HeaderErrorClass, Value: []byte(worker.ClassRejected)},
-		{Key: worker.HeaderOriginalTopic, Value: []byte(link)},
-		{Key: worker.HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
+		{Key: deadletter.HeaderErrorClass, Value: []byte(deadletter.ClassRejected)},
+		{Key: deadletter.HeaderOriginalTopic, Value: []byte(link)},
+		{Key: deadletter.HeaderFailedAt, Value: []byte(time.Now().UTC().Format(time.RFC3339))},
 	}})
 	if cerr := w.Close(); err == nil {
 		err = cerr

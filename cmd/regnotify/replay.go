@@ -10,7 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/replay"
 )
 
@@ -34,15 +35,11 @@ type replayCmd struct {
 }
 
 func (c *replayCmd) Run(e *env) error {
-	log, err := c.logger(e)
+	log, k, err := startKafkaCommand(e, c.logFlags, c.kafkaFlags)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	k, err := c.kafka()
-	if err != nil {
-		return err
-	}
 	cfg, err := c.config(k, time.Now())
 	if err != nil {
 		return err
@@ -73,7 +70,7 @@ func (c *replayCmd) Run(e *env) error {
 	}
 	if stats.Unreplayable > 0 {
 		return fmt.Errorf("replay: %d dead letters cannot be replayed (no usable %s header, or an unreadable %s); each is logged with its partition and offset and stays in %s",
-			stats.Unreplayable, worker.HeaderOriginalTopic, worker.HeaderReplayCount, cfg.DLQTopic)
+			stats.Unreplayable, deadletter.HeaderOriginalTopic, deadletter.HeaderReplayCount, cfg.DLQTopic)
 	}
 	return nil
 }
@@ -83,10 +80,10 @@ func statsFields(s replay.Stats) []zap.Field {
 		zap.Int64("skippedByLoopGuard", s.SkippedByLoopGuard), zap.Int64("unreplayable", s.Unreplayable)}
 }
 
-func (c *replayCmd) config(k worker.Kafka, now time.Time) (replay.Config, error) {
+func (c *replayCmd) config(k kafkaio.Kafka, now time.Time) (replay.Config, error) {
 	f := replay.Filter{Classes: splitComma(c.Class), Codes: splitComma(c.Code), Topics: splitComma(c.Topic), MaxReplays: c.MaxReplays}
 	for _, cl := range f.Classes {
-		if !slices.Contains([]string{worker.ClassInvalidEvent, worker.ClassRejected, worker.ClassRetriesExhausted}, cl) {
+		if !slices.Contains([]string{deadletter.ClassInvalidEvent, deadletter.ClassRejected, deadletter.ClassRetriesExhausted}, cl) {
 			return replay.Config{}, usagef("--class (REGNOTIFY_REPLAY_CLASS): %q, want invalid_event, rejected or retries_exhausted", cl)
 		}
 	}
@@ -153,7 +150,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 
 // checkKafka connects once before the real work, so that a wrong password,
 // CA or address fails at once with a clear message (exit 1).
-func checkKafka(ctx context.Context, k worker.Kafka) error {
+func checkKafka(ctx context.Context, k kafkaio.Kafka) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return k.Check(cctx)

@@ -6,27 +6,28 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
+	"github.com/regnotify/regnotify/internal/field"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // gigyaFlags configure the Gigya client.
 type gigyaFlags struct {
-	GigyaAPIKey            string        `name:"gigya-api-key" env:"GIGYA_API_KEY" help:"Site API key (required)."`
-	GigyaDataCenter        string        `name:"gigya-data-center" env:"GIGYA_DATA_CENTER" default:"us1.gigya.com" help:"Data center: us1.gigya.com, eu1.gigya.com, au1.gigya.com, eu2.gigya.com, global.gigya.com, cn1.sapcdm.cn."`
-	GigyaBaseURL           string        `name:"gigya-base-url" env:"GIGYA_BASE_URL" help:"Override the base URL derived from the data center (e.g. the simulator: http://127.0.0.1:8081)." placeholder:"URL"`
-	GigyaAuth              string        `name:"gigya-auth" env:"GIGYA_AUTH" enum:",bearer,secret,signed" default:"" help:"Request authentication: bearer, secret or signed (default: bearer if a private key is set, else secret)."`
-	GigyaUserKey           string        `name:"gigya-user-key" env:"GIGYA_USER_KEY" help:"Application key (userKey) (required)."`
-	GigyaSecret            string        `name:"gigya-secret" env:"GIGYA_SECRET" help:"Application secret, base64, for secret/signed auth (prefer the _FILE form)."`
+	GigyaAPIKey            string        `field:"APIKey" name:"gigya-api-key" env:"GIGYA_API_KEY" help:"Site API key (required)."`
+	GigyaDataCenter        string        `field:"DataCenter" name:"gigya-data-center" env:"GIGYA_DATA_CENTER" default:"us1.gigya.com" help:"Data center: us1.gigya.com, eu1.gigya.com, au1.gigya.com, eu2.gigya.com, global.gigya.com, cn1.sapcdm.cn."`
+	GigyaBaseURL           string        `field:"BaseURL" name:"gigya-base-url" env:"GIGYA_BASE_URL" help:"Override the base URL derived from the data center (e.g. the simulator: http://127.0.0.1:8081)." placeholder:"URL"`
+	GigyaAuth              string        `field:"Auth" name:"gigya-auth" env:"GIGYA_AUTH" enum:",bearer,secret,signed" default:"" help:"Request authentication: bearer, secret or signed (default: bearer if a private key is set, else secret)."`
+	GigyaUserKey           string        `field:"UserKey" name:"gigya-user-key" env:"GIGYA_USER_KEY" help:"Application key (userKey) (required)."`
+	GigyaSecret            string        `field:"Secret" name:"gigya-secret" env:"GIGYA_SECRET" help:"Application secret, base64, for secret/signed auth (prefer the _FILE form)."`
 	GigyaSecretFile        string        `name:"gigya-secret-file" env:"GIGYA_SECRET_FILE" help:"File holding the application secret." placeholder:"FILE"`
-	GigyaPrivateKeyFile    string        `name:"gigya-private-key-file" env:"GIGYA_PRIVATE_KEY_FILE" help:"RSA private key (PEM, PKCS#1 or #8) for bearer auth." placeholder:"FILE"`
-	GigyaPartnerSecret     string        `name:"gigya-partner-secret" env:"GIGYA_PARTNER_SECRET" help:"Partner secret, base64; signs siteUIDs (UIDSig) (prefer the _FILE form)."`
+	GigyaPrivateKeyFile    string        `field:"PrivateKeyPEM" name:"gigya-private-key-file" env:"GIGYA_PRIVATE_KEY_FILE" help:"RSA private key (PEM, PKCS#1 or #8) for bearer auth." placeholder:"FILE"`
+	GigyaPartnerSecret     string        `field:"PartnerSecret" name:"gigya-partner-secret" env:"GIGYA_PARTNER_SECRET" help:"Partner secret, base64; signs siteUIDs (UIDSig) (prefer the _FILE form)."`
 	GigyaPartnerSecretFile string        `name:"gigya-partner-secret-file" env:"GIGYA_PARTNER_SECRET_FILE" help:"File holding the partner secret." placeholder:"FILE"`
 	RateLimit              float64       `name:"rate-limit" env:"GIGYA_RATE_LIMIT" default:"100" help:"Gigya calls per second across the worker (0 = no limit)."`
 	RequestTimeout         time.Duration `name:"request-timeout" env:"GIGYA_REQUEST_TIMEOUT" default:"10s" help:"Timeout of one Gigya HTTP request."`
@@ -66,7 +67,7 @@ type workerFlags struct {
 	Topics           []string      `name:"topics" env:"KAFKA_TOPICS" sep:"," default:"user.registered,account.linked" help:"Topics to consume, comma-separated."`
 	DLQTopic         string        `name:"dlq-topic" env:"KAFKA_DLQ_TOPIC" default:"regnotify.dlq" help:"Dead-letter topic."`
 	StartOffset      string        `name:"start-offset" env:"KAFKA_START_OFFSET" enum:"earliest,latest" default:"earliest" help:"Where a new group begins: earliest or latest."`
-	Concurrency      int           `name:"concurrency" env:"REGNOTIFY_CONCURRENCY" default:"64" help:"Events in flight."`
+	Concurrency      int           `field:"Concurrency,MaxConns" name:"concurrency" env:"REGNOTIFY_CONCURRENCY" default:"64" help:"Events in flight."`
 	RetryInitial     time.Duration `name:"retry-initial" env:"REGNOTIFY_RETRY_INITIAL" default:"500ms" help:"First retry delay."`
 	RetryMaxInterval time.Duration `name:"retry-max-interval" env:"REGNOTIFY_RETRY_MAX_INTERVAL" default:"30s" help:"Longest retry delay."`
 	RetryMaxElapsed  time.Duration `name:"retry-max-elapsed" env:"REGNOTIFY_RETRY_MAX_ELAPSED" default:"2m" help:"Retry budget of an event (Gigya outage time excluded); then it is dead-lettered."`
@@ -74,27 +75,30 @@ type workerFlags struct {
 	ShutdownTimeout  time.Duration `name:"shutdown-timeout" env:"REGNOTIFY_SHUTDOWN_TIMEOUT" default:"30s" help:"How long in-flight events may finish on SIGTERM."`
 }
 
-func (f workerFlags) config(k worker.Kafka, rateLimit float64) (worker.Config, error) {
+func (f workerFlags) config(k kafkaio.Kafka, rateLimit float64) (worker.Config, error) {
 	cfg := worker.Config{
 		Kafka: k, Group: f.Group, Topics: splitComma(f.Topics), DLQTopic: f.DLQTopic, StartOffset: f.StartOffset,
 		Concurrency: f.Concurrency, RateLimit: rateLimit,
 		RetryInitial: f.RetryInitial, RetryMaxInterval: f.RetryMaxInterval, RetryMaxElapsed: f.RetryMaxElapsed,
 		ShutdownTimeout: f.ShutdownTimeout, HTTPAddr: f.HTTPAddr,
 	}
+	// Zero means "the default" to worker.Config, but a flag set to zero
+	// is a mistake.
+	var err error
 	switch {
 	case f.Concurrency < 1:
-		return cfg, usagef("--concurrency (REGNOTIFY_CONCURRENCY) must be at least 1")
-	case rateLimit < 0:
-		return cfg, usagef("--rate-limit (GIGYA_RATE_LIMIT) must be 0 (none) or more")
+		err = field.Errorf("Config", "Concurrency", "must be at least 1")
 	case f.RetryInitial <= 0 || f.RetryMaxInterval < f.RetryInitial:
-		return cfg, usagef("--retry-initial/--retry-max-interval (REGNOTIFY_RETRY_INITIAL, REGNOTIFY_RETRY_MAX_INTERVAL): want 0 < initial <= max interval")
+		err = field.Errorf("Config", "RetryInitial", "want 0 < initial <= max interval (--retry-max-interval)")
 	case f.RetryMaxElapsed <= 0:
-		return cfg, usagef("--retry-max-elapsed (REGNOTIFY_RETRY_MAX_ELAPSED) must be positive")
+		err = field.Errorf("Config", "RetryMaxElapsed", "must be positive")
 	case f.ShutdownTimeout <= 0:
-		return cfg, usagef("--shutdown-timeout (REGNOTIFY_SHUTDOWN_TIMEOUT) must be positive")
+		err = field.Errorf("Config", "ShutdownTimeout", "must be positive")
+	default:
+		err = cfg.Validate()
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, usagef("%v (flags --topics, --dlq-topic, --start-offset; env KAFKA_*)", err)
+	if err != nil {
+		return cfg, flagError(err, f, gigyaFlags{})
 	}
 	return cfg, nil
 }
@@ -114,15 +118,11 @@ func (c *runCmd) Run(e *env) error {
 		// 200, peak RSS 29 → 34 MiB). GOGC set by the operator wins.
 		debug.SetGCPercent(200)
 	}
-	log, err := c.logger(e)
+	log, k, err := startKafkaCommand(e, c.logFlags, c.kafkaFlags)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	k, err := c.kafka()
-	if err != nil {
-		return err
-	}
 	cfg, err := c.config(k, c.RateLimit)
 	if err != nil {
 		return err
@@ -153,7 +153,7 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	gopts.Logger = log.Named("gigya")
 	client, err := gigya.New(gopts)
 	if err != nil {
-		return usagef("%s", gigyaOptionNames.Replace(err.Error()))
+		return flagError(err, gigyaFlags{}, workerFlags{})
 	}
 	defer client.Close()
 	// Credentials and TLS trust cannot fix themselves: fail at once. A
@@ -161,7 +161,7 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	cctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
 	err = cfg.Kafka.Check(cctx)
 	cancel()
-	var ce *worker.CheckError
+	var ce *kafkaio.CheckError
 	if errors.As(err, &ce) && (ce.Auth || ce.TLS) {
 		return err
 	}
@@ -172,7 +172,7 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	if err != nil {
 		return usagef("%v", err)
 	}
-	defer worker.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
+	defer kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
 	w, err := worker.New(cfg, client, dlq, metrics, log)
 	if err != nil {
 		return usagef("%v", err)
@@ -182,18 +182,3 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 	}
 	return nil
 }
-
-// gigyaOptionNames turns the gigya.Options field names in the client's
-// configuration errors into the flags and variables an operator sets.
-var gigyaOptionNames = strings.NewReplacer(
-	"Options.APIKey", "--gigya-api-key (GIGYA_API_KEY)",
-	"Options.DataCenter", "--gigya-data-center (GIGYA_DATA_CENTER)",
-	"Options.BaseURL", "--gigya-base-url (GIGYA_BASE_URL)",
-	"Options.Auth", "--gigya-auth (GIGYA_AUTH)",
-	"Options.UserKey", "--gigya-user-key (GIGYA_USER_KEY)",
-	"Options.Secret", "--gigya-secret (GIGYA_SECRET or GIGYA_SECRET_FILE)",
-	"Options.PrivateKeyPEM", "--gigya-private-key-file (GIGYA_PRIVATE_KEY_FILE)",
-	"Options.PartnerSecret", "--gigya-partner-secret (GIGYA_PARTNER_SECRET or GIGYA_PARTNER_SECRET_FILE)",
-	"Options.RequestTimeout", "--request-timeout (GIGYA_REQUEST_TIMEOUT)",
-	"Options.MaxConns", "--concurrency (REGNOTIFY_CONCURRENCY)",
-)

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,7 +21,8 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/internal/wait"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -200,7 +200,7 @@ func TestRunWithSASLNeverShowsThePassword(t *testing.T) {
 	clearEnv(t)
 	const password = "run-kafka-pw-Hq7-must-never-leak"
 	kc := kafkatest.Start(t, kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "svc", password))
-	k := worker.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-512", SASLUsername: "svc", SASLPassword: password}
+	k := kafkaio.Kafka{Brokers: kc.Brokers, SASLMechanism: "scram-sha-512", SASLUsername: "svc", SASLPassword: password}
 	tr, err := k.Transport()
 	if err != nil {
 		t.Fatal(err)
@@ -250,12 +250,10 @@ func TestRunWithSASLNeverShowsThePassword(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	httpAddr, err := wait.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := ln.Addr().String()
-	ln.Close()
 	args := []string{"run", "--brokers", strings.Join(kc.Brokers, ","), "--kafka-sasl-mechanism", "scram-sha-512",
 		"--kafka-sasl-username", "svc", "--kafka-sasl-password-file", pwFile,
 		"--gigya-api-key", "3_run", "--gigya-user-key", "run-uk", "--gigya-base-url", srv.URL, "--gigya-auth", "signed",

@@ -43,7 +43,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // MessageWriter is what bulk-link needs from a Kafka writer: a synchronous
@@ -55,7 +55,7 @@ type MessageWriter interface {
 // Config is the typed configuration of a bulk link. Zero values take the
 // defaults named on each field.
 type Config struct {
-	Kafka worker.Kafka
+	Kafka kafkaio.Kafka
 	// File is the input: JSON lines if its name ends in .jsonl or
 	// .ndjson, else CSV with a header row.
 	File string
@@ -276,7 +276,7 @@ func (l *Linker) Run(ctx context.Context) (Stats, error) {
 		}
 		defer tr.CloseIdleConnections()
 		kw := l.writer(tr)
-		defer worker.CloseBounded(l.log, "writer", kw.Close, 10*time.Second)
+		defer kafkaio.CloseBounded(l.log, "writer", kw.Close, 10*time.Second)
 		w = kw
 	}
 	l.log.Info("bulk-link starting", zap.String("file", l.cfg.File), zap.String("topic", l.cfg.Topic),
@@ -416,20 +416,13 @@ func (l *Linker) headers() []kafka.Header {
 
 func (l *Linker) writer(tr *kafka.Transport) *kafka.Writer {
 	bal, _ := Balancer(l.cfg.Partitioner) // checked by Validate
-	return &kafka.Writer{
-		Addr:         kafka.TCP(l.cfg.Kafka.Brokers...),
-		Topic:        l.cfg.Topic,
-		Balancer:     bal, // key = uid: one uid's events stay in order
-		RequiredAcks: kafka.RequireAll,
-		BatchSize:    l.cfg.BatchSize,
-		BatchTimeout: 5 * time.Millisecond,
-		BatchBytes:   16 << 20,
-		MaxAttempts:  5,
-		WriteTimeout: 10 * time.Second,
-		ReadTimeout:  10 * time.Second,
-		Compression:  kafka.Snappy,
-		Transport:    tr,
-	}
+	return kafkaio.NewWriterOn(tr, l.cfg.Kafka.Brokers, kafkaio.WriterOptions{
+		Topic:       l.cfg.Topic,
+		Balancer:    bal, // key = uid: one uid's events stay in order
+		BatchSize:   l.cfg.BatchSize,
+		MaxAttempts: 5,
+		Compression: kafka.Snappy,
+	})
 }
 
 // loadCheckpoint returns the checkpoint to resume from, or fresh if there is

@@ -19,22 +19,16 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/regnotify/regnotify/events"
-	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/bulklink"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }
 
 // reject is an expected line of the rejects file.
 type reject struct {
@@ -135,7 +129,7 @@ func newWorld(t testing.TB) *world {
 }
 
 func (w *world) config(file string) bulklink.Config {
-	return bulklink.Config{Kafka: worker.Kafka{Brokers: w.kc.Brokers}, File: file, Topic: w.topic, BatchSize: 500}
+	return bulklink.Config{Kafka: kafkaio.Kafka{Brokers: w.kc.Brokers}, File: file, Topic: w.topic, BatchSize: 500}
 }
 
 func (w *world) count(t testing.TB) int64 {

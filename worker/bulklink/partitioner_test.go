@@ -12,7 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/bulklink"
 )
 
@@ -162,7 +162,7 @@ func TestBulkLinkPartitionsLikeJava(t *testing.T) {
 			if err := os.WriteFile(file, []byte(csv.String()), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg := bulklink.Config{Kafka: worker.Kafka{Brokers: w.kc.Brokers}, File: file, Partitioner: name,
+			cfg := bulklink.Config{Kafka: kafkaio.Kafka{Brokers: w.kc.Brokers}, File: file, Partitioner: name,
 				Headers: []kafka.Header{{Key: "brand", Value: []byte("brand-a")}, {Key: "x-run", Value: []byte("r=1")}}}
 			if _, err := run(t, cfg, zaptest.NewLogger(t)); err != nil {
 				t.Fatalf("Run: %v", err)

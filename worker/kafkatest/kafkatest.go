@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/goleak"
 )
 
 // Cluster is a broker for one test, with topic names unique to it.
@@ -198,22 +200,7 @@ func (c *Cluster) Committed(ctx context.Context, group, topic string) (map[int]i
 // CaughtUp reports whether group's committed offsets reach the end of every
 // partition of topics.
 func (c *Cluster) CaughtUp(ctx context.Context, group string, topics ...string) (bool, error) {
-	for _, tp := range topics {
-		end, err := c.EndOffsets(ctx, tp)
-		if err != nil {
-			return false, err
-		}
-		com, err := c.Committed(ctx, group, tp)
-		if err != nil {
-			return false, err
-		}
-		for p, e := range end {
-			if e > 0 && com[p] < e {
-				return false, nil
-			}
-		}
-	}
-	return true, nil
+	return kafkaio.CaughtUp(ctx, c.client, group, topics)
 }
 
 // WaitCaughtUp polls CaughtUp until it is true or timeout passes.
@@ -277,3 +264,11 @@ func (c *Cluster) ReadAllContext(ctx context.Context, topic string) ([]kafka.Mes
 
 // String names the cluster for test logs.
 func (c *Cluster) String() string { return fmt.Sprintf("kafka %v", c.Brokers) }
+
+// VerifyTestMain runs the package's tests and fails them if goroutines
+// leak, ignoring kafka-go's package-level connection pool janitor: the
+// TestMain of every package that talks to the broker.
+func VerifyTestMain(m *testing.M, opts ...goleak.Option) {
+	goleak.VerifyTestMain(m, append(opts,
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"))...)
+}

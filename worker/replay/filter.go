@@ -6,9 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/segmentio/kafka-go"
-
-	"github.com/regnotify/regnotify/worker"
 )
 
 // Filter selects the dead-letter records to replay. Empty fields select
@@ -60,13 +59,13 @@ func (v Verdict) String() string {
 // Unreplayable the reason.
 func (f Filter) Decide(m kafka.Message, dlqTopic string) (Verdict, string) {
 	h := m.Headers
-	if len(f.Classes) > 0 && !matches(h, worker.HeaderErrorClass, f.Classes) {
+	if len(f.Classes) > 0 && !matches(h, deadletter.HeaderErrorClass, f.Classes) {
 		return SkipFilter, ""
 	}
-	if len(f.Codes) > 0 && !matches(h, worker.HeaderErrorCode, f.Codes) {
+	if len(f.Codes) > 0 && !matches(h, deadletter.HeaderErrorCode, f.Codes) {
 		return SkipFilter, ""
 	}
-	if len(f.Topics) > 0 && !matches(h, worker.HeaderOriginalTopic, f.Topics) {
+	if len(f.Topics) > 0 && !matches(h, deadletter.HeaderOriginalTopic, f.Topics) {
 		return SkipFilter, ""
 	}
 	if !f.Since.IsZero() || !f.Until.IsZero() {
@@ -82,24 +81,24 @@ func (f Filter) Decide(m kafka.Message, dlqTopic string) (Verdict, string) {
 	if f.MaxReplays > 0 && n >= f.MaxReplays {
 		return SkipLoopGuard, ""
 	}
-	topic, _ := worker.Header(h, worker.HeaderOriginalTopic)
+	topic, _ := deadletter.Header(h, deadletter.HeaderOriginalTopic)
 	switch topic {
 	case "":
-		return Unreplayable, "no " + worker.HeaderOriginalTopic + " header"
+		return Unreplayable, "no " + deadletter.HeaderOriginalTopic + " header"
 	case dlqTopic:
-		return Unreplayable, worker.HeaderOriginalTopic + " is the dead-letter topic itself"
+		return Unreplayable, deadletter.HeaderOriginalTopic + " is the dead-letter topic itself"
 	}
 	return Replay, ""
 }
 
 func matches(h []kafka.Header, key string, values []string) bool {
-	v, ok := worker.Header(h, key)
+	v, ok := deadletter.Header(h, key)
 	return ok && slices.Contains(values, strings.TrimSpace(v))
 }
 
 // FailedAt returns the regnotify.failed.at time of a dead-letter record.
 func FailedAt(h []kafka.Header) (time.Time, bool) {
-	v, ok := worker.Header(h, worker.HeaderFailedAt)
+	v, ok := deadletter.Header(h, deadletter.HeaderFailedAt)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -108,46 +107,11 @@ func FailedAt(h []kafka.Header) (time.Time, bool) {
 }
 
 // ReplayCount returns regnotify.replay.count: 0 when absent.
-func ReplayCount(h []kafka.Header) (int, error) {
-	v, ok := worker.Header(h, worker.HeaderReplayCount)
-	if !ok {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 0 {
-		return 0, &countError{value: v}
-	}
-	return n, nil
-}
+func ReplayCount(h []kafka.Header) (int, error) { return deadletter.ReplayCount(h) }
 
-type countError struct{ value string }
-
-func (e *countError) Error() string {
-	return worker.HeaderReplayCount + " header is not a count: " + strconv.Quote(e.value)
-}
-
-// Copy returns the record replay sends back for the dead-letter record m:
-// m's key and value, its topic the original topic, its headers those of m
-// without the regnotify.error.* ones and with regnotify.replay.count one
-// more (set once, replacing the old value). The other regnotify.* headers
-// stay: they say where the copy came from, and a new dead-lettering
-// replaces them.
-func Copy(m kafka.Message) (kafka.Message, error) {
-	n, err := ReplayCount(m.Headers)
-	if err != nil {
-		return kafka.Message{}, err
-	}
-	topic, _ := worker.Header(m.Headers, worker.HeaderOriginalTopic)
-	headers := make([]kafka.Header, 0, len(m.Headers))
-	for _, h := range m.Headers {
-		if strings.HasPrefix(h.Key, worker.HeaderErrorPrefix) || h.Key == worker.HeaderReplayCount {
-			continue
-		}
-		headers = append(headers, h)
-	}
-	headers = append(headers, kafka.Header{Key: worker.HeaderReplayCount, Value: []byte(strconv.Itoa(n + 1))})
-	return kafka.Message{Topic: topic, Key: m.Key, Value: m.Value, Headers: headers}, nil
-}
+// Copy returns the record replay sends back for the dead-letter record m;
+// see deadletter.Copy.
+func Copy(m kafka.Message) (kafka.Message, error) { return deadletter.Copy(m) }
 
 // originalPartition sends a copy to the partition its original came from,
 // so that it queues behind the same key's other events whatever partitioner
@@ -156,7 +120,7 @@ func Copy(m kafka.Message) (kafka.Message, error) {
 type originalPartition struct{ hash kafka.Hash }
 
 func (b *originalPartition) Balance(m kafka.Message, partitions ...int) int {
-	if v, ok := worker.Header(m.Headers, worker.HeaderOriginalPartition); ok {
+	if v, ok := deadletter.Header(m.Headers, deadletter.HeaderOriginalPartition); ok {
 		if p, err := strconv.Atoi(v); err == nil && slices.Contains(partitions, p) {
 			return p
 		}

@@ -23,11 +23,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-
-	"github.com/regnotify/regnotify/worker"
 )
 
 // MessageWriter is what replay needs from a Kafka writer: a synchronous
@@ -40,7 +40,7 @@ type MessageWriter interface {
 // Config is the typed configuration of a replay. Zero values take the
 // defaults named on each field.
 type Config struct {
-	Kafka    worker.Kafka
+	Kafka    kafkaio.Kafka
 	Group    string // consumer group; default "regnotify-replay"
 	DLQTopic string // dead-letter topic; default "regnotify.dlq"
 	Filter   Filter
@@ -194,19 +194,10 @@ func (r *Replayer) Run(ctx context.Context) (Stats, error) {
 	}
 	w := r.cfg.Writer
 	if w == nil {
-		kw := &kafka.Writer{
-			Addr:         kafka.TCP(r.cfg.Kafka.Brokers...),
-			Balancer:     &originalPartition{},
-			RequiredAcks: kafka.RequireAll,
-			BatchSize:    r.cfg.BatchSize,
-			BatchTimeout: 5 * time.Millisecond,
-			BatchBytes:   16 << 20, // the broker's message.max.bytes is the real limit
-			MaxAttempts:  5,
-			WriteTimeout: 10 * time.Second,
-			ReadTimeout:  10 * time.Second,
-			Transport:    tr,
-		}
-		defer worker.CloseBounded(r.log, "writer", kw.Close, 10*time.Second)
+		kw := kafkaio.NewWriterOn(tr, r.cfg.Kafka.Brokers, kafkaio.WriterOptions{
+			Balancer: &originalPartition{}, BatchSize: r.cfg.BatchSize, MaxAttempts: 5,
+		})
+		defer kafkaio.CloseBounded(r.log, "writer", kw.Close, 10*time.Second)
 		w = kw
 	}
 	err = r.runGroup(ctx, w, end)
@@ -293,7 +284,7 @@ func (r *Replayer) runGroup(ctx context.Context, w MessageWriter, end map[int]in
 		HeartbeatInterval: 3 * time.Second,
 		JoinGroupBackoff:  time.Second,
 		Timeout:           5 * time.Second,
-		ErrorLogger:       worker.KafkaLogger(r.log),
+		ErrorLogger:       kafkaio.KafkaLogger(r.log),
 	}
 	if err := gcfg.Validate(); err != nil {
 		return fmt.Errorf("replay: consumer group config: %w", err)
@@ -302,26 +293,15 @@ func (r *Replayer) runGroup(ctx context.Context, w MessageWriter, end map[int]in
 	if err != nil {
 		return fmt.Errorf("replay: consumer group: %w", err)
 	}
-	defer worker.CloseBounded(r.log, "consumer group", group.Close, 10*time.Second)
-	var lastErr string
+	defer kafkaio.CloseBounded(r.log, "consumer group", group.Close, 10*time.Second)
 	for {
-		nctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		gen, err := group.Next(nctx)
-		cancel()
-		if ctx.Err() != nil {
-			return nil
-		}
+		gen, err := kafkaio.Join(ctx, group, r.log, nil)
 		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				continue
+			if ctx.Err() != nil {
+				return nil
 			}
-			if msg := err.Error(); msg != lastErr {
-				r.log.Warn("consumer group: cannot join yet, retrying", zap.Error(err))
-				lastErr = msg
-			}
-			continue
+			return fmt.Errorf("replay: consumer group: %w", err)
 		}
-		lastErr = ""
 		finished, err := r.runGeneration(ctx, gen, w, end)
 		if err != nil || finished {
 			return err
@@ -384,7 +364,7 @@ func (r *Replayer) partition(stop context.Context, a kafka.PartitionAssignment, 
 	if err != nil {
 		return false, err
 	}
-	defer worker.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
+	defer kafkaio.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
 	for {
 		batch, err := r.fetchBatch(stop, rd, end)
 		if len(batch) > 0 {
@@ -405,27 +385,10 @@ func (r *Replayer) partition(stop context.Context, a kafka.PartitionAssignment, 
 }
 
 func (r *Replayer) reader(partition int, offset int64) (*kafka.Reader, error) {
-	rcfg := kafka.ReaderConfig{
-		Brokers:        r.cfg.Kafka.Brokers,
-		Topic:          r.cfg.DLQTopic,
-		Partition:      partition,
-		Dialer:         r.dialer,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		QueueCapacity:  r.cfg.BatchSize,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		IsolationLevel: kafka.ReadCommitted,
-		ErrorLogger:    worker.KafkaLogger(r.log),
-	}
-	if err := rcfg.Validate(); err != nil {
-		return nil, fmt.Errorf("replay: reader config: %w", err)
-	}
-	rd := kafka.NewReader(rcfg)
-	if err := rd.SetOffset(offset); err != nil {
-		rd.Close()
-		return nil, fmt.Errorf("replay: set offset %s/%d: %w", r.cfg.DLQTopic, partition, err)
+	rcfg := kafkaio.PartitionReaderConfig(r.dialer, r.cfg.Kafka.Brokers, r.cfg.DLQTopic, partition, r.cfg.BatchSize, r.log)
+	rd, err := kafkaio.OpenPartition(rcfg, offset)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	return rd, nil
 }
@@ -475,7 +438,7 @@ func (r *Replayer) copyBatch(stop context.Context, partition int, batch []kafka.
 		}
 		verdicts[i] = v
 		if v == Unreplayable {
-			class, _ := worker.Header(m.Headers, worker.HeaderErrorClass)
+			class, _ := deadletter.Header(m.Headers, deadletter.HeaderErrorClass)
 			r.log.Warn("unreplayable dead letter: skipped, left in the dead-letter topic",
 				zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset),
 				zap.String("class", class), zap.String("reason", reason))
@@ -540,7 +503,7 @@ func (r *Replayer) dryRun(ctx context.Context, start, end map[int]int64) error {
 			return err
 		}
 		err = r.listPartition(ctx, rd, end[p])
-		worker.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
+		kafkaio.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -562,14 +525,14 @@ func (r *Replayer) listPartition(ctx context.Context, rd *kafka.Reader, end int6
 		case Replay:
 			r.n.replayed.Add(1)
 			h := func(k string) string {
-				s, ok := worker.Header(m.Headers, k)
+				s, ok := deadletter.Header(m.Headers, k)
 				if !ok || s == "" {
 					return "-"
 				}
 				return strings.ReplaceAll(s, " ", "_")
 			}
 			fmt.Fprintf(r.cfg.DryRunOut, "%-9d  %-10d  %-17s  %-7s  %-30s  %s\n",
-				m.Partition, m.Offset, h(worker.HeaderErrorClass), h(worker.HeaderErrorCode), h(worker.HeaderOriginalTopic), h(worker.HeaderFailedAt))
+				m.Partition, m.Offset, h(deadletter.HeaderErrorClass), h(deadletter.HeaderErrorCode), h(deadletter.HeaderOriginalTopic), h(deadletter.HeaderFailedAt))
 		case SkipFilter:
 			r.n.skippedFilter.Add(1)
 		case SkipLoopGuard:

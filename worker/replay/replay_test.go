@@ -13,20 +13,15 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 	"github.com/regnotify/regnotify/worker/replay"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go's package-level connection pool janitor.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-	)
-}
+func TestMain(m *testing.M) { kafkatest.VerifyTestMain(m) }
 
 var failedAt = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 
@@ -45,29 +40,29 @@ func (d dead) message(dlq string) kafka.Message {
 	h := []kafka.Header{{Key: "traceparent", Value: []byte("00-abc-def-01")}}
 	add := func(k, v string) { h = append(h, kafka.Header{Key: k, Value: []byte(v)}) }
 	if d.count != "" {
-		add(worker.HeaderReplayCount, d.count)
+		add(deadletter.HeaderReplayCount, d.count)
 	}
-	add(worker.HeaderErrorClass, d.class)
+	add(deadletter.HeaderErrorClass, d.class)
 	if d.code != "" {
-		add(worker.HeaderErrorCode, d.code)
+		add(deadletter.HeaderErrorCode, d.code)
 	}
-	add(worker.HeaderErrorMessage, "something failed")
+	add(deadletter.HeaderErrorMessage, "something failed")
 	if d.topic != "" {
-		add(worker.HeaderOriginalTopic, d.topic)
-		add(worker.HeaderOriginalPartition, strconv.Itoa(d.partition))
-		add(worker.HeaderOriginalOffset, "7")
+		add(deadletter.HeaderOriginalTopic, d.topic)
+		add(deadletter.HeaderOriginalPartition, strconv.Itoa(d.partition))
+		add(deadletter.HeaderOriginalOffset, "7")
 	}
-	add(worker.HeaderConsumerGroup, "regnotify")
-	add(worker.HeaderAttempts, "3")
+	add(deadletter.HeaderConsumerGroup, "regnotify")
+	add(deadletter.HeaderAttempts, "3")
 	if !d.failedAt.IsZero() {
-		add(worker.HeaderFailedAt, d.failedAt.Format(time.RFC3339Nano))
+		add(deadletter.HeaderFailedAt, d.failedAt.Format(time.RFC3339Nano))
 	}
 	return kafka.Message{Topic: dlq, Key: []byte(d.key), Value: []byte(d.val), Headers: h}
 }
 
 func TestDecide(t *testing.T) {
 	const dlq = "regnotify.dlq"
-	base := dead{topic: "account.linked", class: worker.ClassRejected, code: "403005", failedAt: failedAt}
+	base := dead{topic: "account.linked", class: deadletter.ClassRejected, code: "403005", failedAt: failedAt}
 	with := func(f func(*dead)) dead { d := base; f(&d); return d }
 	tests := []struct {
 		name   string
@@ -114,7 +109,7 @@ func TestCopy(t *testing.T) {
 		count string
 		want  string
 	}{{"", "1"}, {"1", "2"}, {"41", "42"}} {
-		m := dead{topic: "user.registered", partition: 2, class: worker.ClassRetriesExhausted, code: "500001", failedAt: failedAt, count: tt.count, key: "k", val: "v"}.message("dlq")
+		m := dead{topic: "user.registered", partition: 2, class: deadletter.ClassRetriesExhausted, code: "500001", failedAt: failedAt, count: tt.count, key: "k", val: "v"}.message("dlq")
 		c, err := replay.Copy(m)
 		if err != nil {
 			t.Fatal(err)
@@ -131,21 +126,21 @@ func checkCopy(t *testing.T, c kafka.Message, topic, count string) {
 	}
 	var counts int
 	for _, h := range c.Headers {
-		if strings.HasPrefix(h.Key, worker.HeaderErrorPrefix) {
+		if strings.HasPrefix(h.Key, deadletter.HeaderErrorPrefix) {
 			t.Errorf("copy keeps error header %s", h.Key)
 		}
-		if h.Key == worker.HeaderReplayCount {
+		if h.Key == deadletter.HeaderReplayCount {
 			counts++
 		}
 	}
-	if got, _ := worker.Header(c.Headers, worker.HeaderReplayCount); got != count || counts != 1 {
+	if got, _ := deadletter.Header(c.Headers, deadletter.HeaderReplayCount); got != count || counts != 1 {
 		t.Errorf("copy replay count: got %q in %d headers, want %q in 1", got, counts, count)
 	}
-	if got, _ := worker.Header(c.Headers, "traceparent"); got != "00-abc-def-01" {
+	if got, _ := deadletter.Header(c.Headers, "traceparent"); got != "00-abc-def-01" {
 		t.Errorf("copy lost original header traceparent: got %q", got)
 	}
-	if got, ok := worker.Header(c.Headers, worker.HeaderOriginalTopic); !ok || got != topic {
-		t.Errorf("copy %s header: got %q, want %q", worker.HeaderOriginalTopic, got, topic)
+	if got, ok := deadletter.Header(c.Headers, deadletter.HeaderOriginalTopic); !ok || got != topic {
+		t.Errorf("copy %s header: got %q, want %q", deadletter.HeaderOriginalTopic, got, topic)
 	}
 }
 
@@ -183,7 +178,7 @@ func (w *world) produce(ds ...dead) {
 }
 
 func (w *world) config() replay.Config {
-	return replay.Config{Kafka: worker.Kafka{Brokers: w.kc.Brokers}, Group: w.group, DLQTopic: w.dlq, BatchSize: 10, Linger: 5 * time.Millisecond}
+	return replay.Config{Kafka: kafkaio.Kafka{Brokers: w.kc.Brokers}, Group: w.group, DLQTopic: w.dlq, BatchSize: 10, Linger: 5 * time.Millisecond}
 }
 
 func (w *world) run(cfg replay.Config) (replay.Stats, error) {
@@ -238,9 +233,9 @@ func many(n int, d dead) []dead {
 
 func TestReplayRoundTrip(t *testing.T) {
 	w := newWorld(t)
-	w.produce(many(20, dead{topic: w.link, class: worker.ClassRejected, code: "403005", failedAt: failedAt})...)
-	w.produce(many(10, dead{topic: w.reg, class: worker.ClassRetriesExhausted, failedAt: failedAt, count: "1"})...)
-	w.produce(dead{class: worker.ClassInvalidEvent, failedAt: failedAt}) // no original topic
+	w.produce(many(20, dead{topic: w.link, class: deadletter.ClassRejected, code: "403005", failedAt: failedAt})...)
+	w.produce(many(10, dead{topic: w.reg, class: deadletter.ClassRetriesExhausted, failedAt: failedAt, count: "1"})...)
+	w.produce(dead{class: deadletter.ClassInvalidEvent, failedAt: failedAt}) // no original topic
 
 	got, err := w.run(w.config())
 	if err != nil {
@@ -265,7 +260,7 @@ func TestReplayRoundTrip(t *testing.T) {
 		if wantVal := fmt.Sprintf(`{"n":%d}`, n); string(m.Value) != wantVal {
 			t.Errorf("copy of %s: value %q, want %q", m.Key, m.Value, wantVal)
 		}
-		if p, _ := worker.Header(m.Headers, worker.HeaderOriginalPartition); p != strconv.Itoa(m.Partition) {
+		if p, _ := deadletter.Header(m.Headers, deadletter.HeaderOriginalPartition); p != strconv.Itoa(m.Partition) {
 			t.Errorf("copy of %s: partition %d, want the original partition %s", m.Key, m.Partition, p)
 		}
 	}
@@ -285,17 +280,17 @@ func TestReplayFiltersAndLoopGuard(t *testing.T) {
 	w := newWorld(t)
 	early, late := failedAt.Add(-48*time.Hour), failedAt
 	w.produce(
-		dead{topic: w.link, class: worker.ClassRejected, code: "403005", failedAt: late, val: "a"},
-		dead{topic: w.link, class: worker.ClassRejected, code: "400006", failedAt: late, val: "b"},
-		dead{topic: w.reg, class: worker.ClassRejected, code: "403005", failedAt: late, val: "c"},
-		dead{topic: w.link, class: worker.ClassRetriesExhausted, code: "403005", failedAt: late, val: "d"},
-		dead{topic: w.link, class: worker.ClassRejected, code: "403005", failedAt: early, val: "e"},
-		dead{topic: w.link, class: worker.ClassRejected, code: "403005", failedAt: late, count: "2", val: "f"},
-		dead{topic: w.link, class: worker.ClassRejected, code: "403005", failedAt: late, count: "1", val: "g"},
+		dead{topic: w.link, class: deadletter.ClassRejected, code: "403005", failedAt: late, val: "a"},
+		dead{topic: w.link, class: deadletter.ClassRejected, code: "400006", failedAt: late, val: "b"},
+		dead{topic: w.reg, class: deadletter.ClassRejected, code: "403005", failedAt: late, val: "c"},
+		dead{topic: w.link, class: deadletter.ClassRetriesExhausted, code: "403005", failedAt: late, val: "d"},
+		dead{topic: w.link, class: deadletter.ClassRejected, code: "403005", failedAt: early, val: "e"},
+		dead{topic: w.link, class: deadletter.ClassRejected, code: "403005", failedAt: late, count: "2", val: "f"},
+		dead{topic: w.link, class: deadletter.ClassRejected, code: "403005", failedAt: late, count: "1", val: "g"},
 	)
 	cfg := w.config()
 	cfg.Filter = replay.Filter{
-		Classes: []string{worker.ClassRejected}, Codes: []string{"403005"}, Topics: []string{w.link},
+		Classes: []string{deadletter.ClassRejected}, Codes: []string{"403005"}, Topics: []string{w.link},
 		Since: failedAt.Add(-time.Hour), Until: failedAt.Add(time.Hour), MaxReplays: 2,
 	}
 	got, err := w.run(cfg)
@@ -323,8 +318,8 @@ func TestReplayFiltersAndLoopGuard(t *testing.T) {
 
 func TestReplayDryRun(t *testing.T) {
 	w := newWorld(t)
-	w.produce(many(6, dead{topic: w.link, class: worker.ClassRejected, code: "403005", failedAt: failedAt})...)
-	w.produce(dead{topic: w.reg, class: worker.ClassInvalidEvent, failedAt: failedAt, count: "5"})
+	w.produce(many(6, dead{topic: w.link, class: deadletter.ClassRejected, code: "403005", failedAt: failedAt})...)
+	w.produce(dead{topic: w.reg, class: deadletter.ClassInvalidEvent, failedAt: failedAt, count: "5"})
 	var out bytes.Buffer
 	cfg := w.config()
 	cfg.DryRun, cfg.DryRunOut = true, &out
@@ -398,7 +393,7 @@ func checkExactlyOnce(t *testing.T, w *world, topic string, n int) {
 func TestReplayRestartAfterStop(t *testing.T) {
 	const n, stopAfter = 400, 100
 	w := newWorld(t)
-	w.produce(many(n, dead{topic: w.link, class: worker.ClassRejected, failedAt: failedAt})...)
+	w.produce(many(n, dead{topic: w.link, class: deadletter.ClassRejected, failedAt: failedAt})...)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -438,7 +433,7 @@ func TestReplayRestartAfterStop(t *testing.T) {
 func TestReplayRestartAfterWriteFailure(t *testing.T) {
 	const n = 200
 	w := newWorld(t)
-	w.produce(many(n, dead{topic: w.link, class: worker.ClassRejected, failedAt: failedAt})...)
+	w.produce(many(n, dead{topic: w.link, class: deadletter.ClassRejected, failedAt: failedAt})...)
 	kw := w.kc.Writer()
 	kw.Balancer = &kafka.Hash{}
 	defer kw.Close()
@@ -470,7 +465,7 @@ func TestReplayRestartAfterWriteFailure(t *testing.T) {
 
 func TestReplayFollow(t *testing.T) {
 	w := newWorld(t)
-	w.produce(many(5, dead{topic: w.link, class: worker.ClassRejected, failedAt: failedAt})...)
+	w.produce(many(5, dead{topic: w.link, class: deadletter.ClassRejected, failedAt: failedAt})...)
 	cfg := w.config()
 	cfg.Follow = true
 	r, err := replay.New(cfg, zaptest.NewLogger(t))
@@ -498,7 +493,7 @@ func TestReplayFollow(t *testing.T) {
 		}
 	}
 	waitFor(5)
-	w.produce(many(7, dead{topic: w.link, class: worker.ClassRejected, failedAt: failedAt})...)
+	w.produce(many(7, dead{topic: w.link, class: deadletter.ClassRejected, failedAt: failedAt})...)
 	waitFor(12)
 	cancel()
 	res := <-done
@@ -512,7 +507,7 @@ func TestReplayFollow(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	k := worker.Kafka{Brokers: []string{"127.0.0.1:9092"}}
+	k := kafkaio.Kafka{Brokers: []string{"127.0.0.1:9092"}}
 	for _, tt := range []struct {
 		name string
 		cfg  replay.Config

@@ -1,4 +1,4 @@
-package worker_test
+package kafkaio_test
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -75,7 +75,7 @@ func newTestCA(t *testing.T) testCA {
 
 // roundTrip creates a topic, writes three records through k's Transport and
 // reads them back through k's Dialer.
-func roundTrip(t *testing.T, k worker.Kafka, topic string) {
+func roundTrip(t *testing.T, k kafkaio.Kafka, topic string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -130,19 +130,19 @@ func TestSecurityRoundTrip(t *testing.T) {
 	tests := []struct {
 		name  string
 		opts  []kfake.Opt
-		kafka worker.Kafka
+		kafka kafkaio.Kafka
 	}{
 		{"plain", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "alice", "s3cret-plain")},
-			worker.Kafka{SASLMechanism: "plain", SASLUsername: "alice", SASLPassword: "s3cret-plain"}},
+			kafkaio.Kafka{SASLMechanism: "plain", SASLUsername: "alice", SASLPassword: "s3cret-plain"}},
 		{"scram-sha-256", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "bob", "s3cret-256")},
-			worker.Kafka{SASLMechanism: "scram-sha-256", SASLUsername: "bob", SASLPassword: "s3cret-256"}},
+			kafkaio.Kafka{SASLMechanism: "scram-sha-256", SASLUsername: "bob", SASLPassword: "s3cret-256"}},
 		{"scram-sha-512", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "carol", "s3cret-512")},
-			worker.Kafka{SASLMechanism: "scram-sha-512", SASLUsername: "carol", SASLPassword: "s3cret-512"}},
+			kafkaio.Kafka{SASLMechanism: "scram-sha-512", SASLUsername: "carol", SASLPassword: "s3cret-512"}},
 		{"tls", []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{ca.server}})},
-			worker.Kafka{TLS: true, TLSCAFile: ca.caFile}},
+			kafkaio.Kafka{TLS: true, TLSCAFile: ca.caFile}},
 		{"tls+scram-sha-512", []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{ca.server}}),
 			kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "dave", "s3cret-tls")},
-			worker.Kafka{TLS: true, TLSCAFile: ca.caFile, SASLMechanism: "scram-sha-512", SASLUsername: "dave", SASLPassword: "s3cret-tls"}},
+			kafkaio.Kafka{TLS: true, TLSCAFile: ca.caFile, SASLMechanism: "scram-sha-512", SASLUsername: "dave", SASLPassword: "s3cret-tls"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,22 +164,22 @@ func TestSecurityFailsClearly(t *testing.T) {
 	tests := []struct {
 		name     string
 		opts     []kfake.Opt
-		kafka    worker.Kafka
+		kafka    kafkaio.Kafka
 		wantAuth bool
 		wantTLS  bool
 		want     string
 	}{
 		{"plain wrong password", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "alice", "right")},
-			worker.Kafka{SASLMechanism: "plain", SASLUsername: "alice", SASLPassword: password},
+			kafkaio.Kafka{SASLMechanism: "plain", SASLUsername: "alice", SASLPassword: password},
 			true, false, `SASL authentication failed for user "alice" (mechanism PLAIN)`},
 		{"scram-sha-256 wrong password", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "bob", "right")},
-			worker.Kafka{SASLMechanism: "scram-sha-256", SASLUsername: "bob", SASLPassword: password},
+			kafkaio.Kafka{SASLMechanism: "scram-sha-256", SASLUsername: "bob", SASLPassword: password},
 			true, false, `SASL authentication failed for user "bob" (mechanism SCRAM-SHA-256)`},
 		{"scram-sha-512 unknown user", []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "carol", "right")},
-			worker.Kafka{SASLMechanism: "scram-sha-512", SASLUsername: "mallory", SASLPassword: password},
+			kafkaio.Kafka{SASLMechanism: "scram-sha-512", SASLUsername: "mallory", SASLPassword: password},
 			true, false, `SASL authentication failed for user "mallory" (mechanism SCRAM-SHA-512)`},
 		{"tls unknown CA", []kfake.Opt{kfake.TLS(&tls.Config{Certificates: []tls.Certificate{ca.server}})},
-			worker.Kafka{TLS: true, TLSCAFile: other.caFile},
+			kafkaio.Kafka{TLS: true, TLSCAFile: other.caFile},
 			false, true, "TLS handshake with"},
 	}
 	for _, tt := range tests {
@@ -203,9 +203,9 @@ func TestSecurityFailsClearly(t *testing.T) {
 			if took > 12*time.Second {
 				t.Errorf("Check took %v, want a fast failure, not retries until the deadline", took)
 			}
-			var ce *worker.CheckError
+			var ce *kafkaio.CheckError
 			if !errors.As(err, &ce) {
-				t.Fatalf("Check: got %T %v, want a *worker.CheckError", err, err)
+				t.Fatalf("Check: got %T %v, want a *kafkaio.CheckError", err, err)
 			}
 			if ce.Auth != tt.wantAuth || ce.TLS != tt.wantTLS {
 				t.Errorf("Check: got Auth=%t TLS=%t, want Auth=%t TLS=%t (%v)", ce.Auth, ce.TLS, tt.wantAuth, tt.wantTLS, err)

@@ -2,87 +2,10 @@ package worker
 
 import (
 	"sync"
+	"time"
+
+	"go.uber.org/zap"
 )
-
-// keyed runs jobs so that jobs with the same key run one at a time, in the
-// order they were submitted, while jobs with different keys run concurrently.
-// It does not bound concurrency: the caller holds a slot per submitted job
-// (see Worker.slots) so that running and queued jobs together stay bounded.
-//
-// Jobs run on a fixed set of runner goroutines, not on a goroutine each: a
-// Gigya call grows a fresh goroutine's stack every time (about 5 % of the
-// worker's CPU at full speed), a runner's stack stays grown. With as many
-// runners as slots, a job never waits for a runner.
-type keyed struct {
-	mu      sync.Mutex
-	queues  map[string][]*job // key → jobs waiting behind the running one
-	wg      sync.WaitGroup    // submitted chains not yet run to their end
-	run     func(*job)
-	heads   chan *job // jobs free to run: none with their key is running
-	runners sync.WaitGroup
-}
-
-// newKeyed starts runners goroutines that call run; stop ends them.
-func newKeyed(runners int, run func(*job)) *keyed {
-	k := &keyed{queues: make(map[string][]*job), run: run, heads: make(chan *job, runners)}
-	for range runners {
-		k.runners.Go(func() {
-			for j := range k.heads {
-				k.loop(j)
-			}
-		})
-	}
-	return k
-}
-
-// submit runs j now or queues it behind the running job with the same key.
-// A job with an empty key has no ordering constraint.
-func (k *keyed) submit(j *job) {
-	if j.key != "" {
-		k.mu.Lock()
-		if q, busy := k.queues[j.key]; busy {
-			k.queues[j.key] = append(q, j)
-			k.mu.Unlock()
-			return
-		}
-		k.queues[j.key] = nil
-		k.mu.Unlock()
-	}
-	k.wg.Add(1)
-	k.heads <- j
-}
-
-// stop ends the runners once they are idle. No submit may follow.
-func (k *keyed) stop() {
-	close(k.heads)
-	k.runners.Wait()
-}
-
-// loop runs j and then, one by one, the jobs queued behind it.
-func (k *keyed) loop(j *job) {
-	defer k.wg.Done()
-	for j != nil {
-		k.run(j)
-		if j.key == "" {
-			return
-		}
-		k.mu.Lock()
-		q := k.queues[j.key]
-		if len(q) == 0 {
-			delete(k.queues, j.key)
-			j = nil
-		} else {
-			next := q[0]
-			q[0] = nil
-			k.queues[j.key] = q[1:]
-			j = next
-		}
-		k.mu.Unlock()
-	}
-}
-
-// wait blocks until every submitted job has run.
-func (k *keyed) wait() { k.wg.Wait() }
 
 // partitionOffsets tracks the messages fetched from one partition and which
 // of them have finished, so that the committed offset is always the end of
@@ -177,6 +100,80 @@ func (p *partitionOffsets) unfinished() int {
 		if !e.done {
 			n++
 		}
+	}
+	return n
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// offsetCommitter is what the committer needs from a generation.
+type offsetCommitter interface {
+	CommitOffsets(offsets map[string]map[int]int64) error
+}
+
+// committer commits the partitions' commit points to the group: only what
+// changed since the last successful commit, a failed commit retried at the
+// next call. It is used from one goroutine (the generation's).
+type committer struct {
+	gen       offsetCommitter
+	parts     map[topicPartition]*partitionOffsets
+	committed map[topicPartition]int64
+	last      time.Time // of the last attempt
+	metrics   *Metrics
+	log       *zap.Logger
+}
+
+func newCommitter(gen offsetCommitter, parts map[topicPartition]*partitionOffsets, metrics *Metrics, log *zap.Logger) *committer {
+	return &committer{gen: gen, parts: parts, committed: make(map[topicPartition]int64), metrics: metrics, log: log}
+}
+
+// commit commits every partition whose commit point moved.
+func (c *committer) commit() {
+	c.last = time.Now()
+	offsets := c.changed()
+	if len(offsets) == 0 {
+		return
+	}
+	if err := c.gen.CommitOffsets(offsets); err != nil {
+		c.metrics.commits.WithLabelValues("error").Inc()
+		c.log.Warn("offset commit failed; will retry", zap.Error(err))
+		return
+	}
+	c.metrics.commits.WithLabelValues("ok").Inc()
+	for t, ps := range offsets {
+		for p, off := range ps {
+			c.committed[topicPartition{t, p}] = off
+		}
+	}
+}
+
+func (c *committer) changed() map[string]map[int]int64 {
+	offsets := make(map[string]map[int]int64)
+	for tp, p := range c.parts {
+		off := p.commitPoint()
+		if done, ok := c.committed[tp]; off < 0 || (ok && done == off) {
+			continue
+		}
+		if offsets[tp.topic] == nil {
+			offsets[tp.topic] = make(map[int]int64)
+		}
+		offsets[tp.topic][tp.partition] = off
+	}
+	return offsets
+}
+
+// sinceLast is the time since the last commit attempt.
+func (c *committer) sinceLast() time.Duration { return time.Since(c.last) }
+
+// unfinished is how many fetched messages have not finished, over all
+// partitions.
+func (c *committer) unfinished() int {
+	n := 0
+	for _, p := range c.parts {
+		n += p.unfinished()
 	}
 	return n
 }

@@ -10,10 +10,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/events/eventstest"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker"
-	"github.com/regnotify/regnotify/worker/e2e"
+	"github.com/regnotify/regnotify/internal/wait"
+	"github.com/regnotify/regnotify/worker/deadletter"
 )
 
 // TestGigyaOutage fails every Gigya call for a while mid-stream, as 500001
@@ -168,8 +169,8 @@ func TestDeadLetterTopicFailing(t *testing.T) {
 	seen := map[string]int{}
 	for _, d := range dead {
 		seen[string(d.Key)]++
-		if c, _ := e2e.Header(d, worker.HeaderErrorClass); c != worker.ClassInvalidEvent {
-			t.Errorf("dead letter %s: class %q, want %q", d.Key, c, worker.ClassInvalidEvent)
+		if c, _ := e2e.Header(d, deadletter.HeaderErrorClass); c != deadletter.ClassInvalidEvent {
+			t.Errorf("dead letter %s: class %q, want %q", d.Key, c, deadletter.ClassInvalidEvent)
 		}
 	}
 	if len(seen) != bad {
@@ -303,10 +304,10 @@ func TestBadInputCorpus(t *testing.T) {
 			continue // a valid event: requireNothingLost reports it
 		}
 		got[name] = true
-		class, _ := e2e.Header(d, worker.HeaderErrorClass)
-		msg, _ := e2e.Header(d, worker.HeaderErrorMessage)
-		if class != worker.ClassInvalidEvent {
-			t.Errorf("%s: class %q, want %q", b.Name, class, worker.ClassInvalidEvent)
+		class, _ := e2e.Header(d, deadletter.HeaderErrorClass)
+		msg, _ := e2e.Header(d, deadletter.HeaderErrorMessage)
+		if class != deadletter.ClassInvalidEvent {
+			t.Errorf("%s: class %q, want %q", b.Name, class, deadletter.ClassInvalidEvent)
 		}
 		if b.WantField != "" && !strings.Contains(msg, `"`+b.WantField+`"`) {
 			t.Errorf("%s: message %q does not name field %q", b.Name, msg, b.WantField)
@@ -380,9 +381,9 @@ func TestGracefulStop(t *testing.T) {
 	// was touched.
 	dead := map[string]bool{}
 	for _, d := range w.dlq() {
-		tp, _ := e2e.Header(d, worker.HeaderOriginalTopic)
-		pt, _ := e2e.Header(d, worker.HeaderOriginalPartition)
-		of, _ := e2e.Header(d, worker.HeaderOriginalOffset)
+		tp, _ := e2e.Header(d, deadletter.HeaderOriginalTopic)
+		pt, _ := e2e.Header(d, deadletter.HeaderOriginalPartition)
+		of, _ := e2e.Header(d, deadletter.HeaderOriginalOffset)
 		pi, _ := strconv.Atoi(pt)
 		oi, _ := strconv.ParseInt(of, 10, 64)
 		dead[pos(tp, pi, oi)] = true
@@ -449,20 +450,9 @@ func TestGracefulStop(t *testing.T) {
 // unbounded drain still runs into Stop's kill at shutdown + 15 s.
 const stopMargin = 5 * time.Second
 
-// poll calls cond every 100 ms until it is true or timeout passes.
+// poll is wait.Until on w's context, every 100 ms.
 func poll(w *world, timeout time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %v", timeout)
-		}
-		select {
-		case <-w.ctx.Done():
-			return w.ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
+	return wait.Until(w.ctx, timeout, 100*time.Millisecond, wait.Bool(cond))
 }
 
 // TestGracefulStopWhileStuck sends SIGTERM while events cannot end (the

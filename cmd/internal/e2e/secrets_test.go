@@ -11,9 +11,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker"
-	"github.com/regnotify/regnotify/worker/e2e"
+	"github.com/regnotify/regnotify/worker/deadletter"
 )
 
 // TestSecrets runs a worker at debug level into everything that writes
@@ -44,7 +44,7 @@ func TestSecrets(t *testing.T) {
 	}
 	rejected := 0
 	for _, d := range w.dlq() {
-		if c, _ := e2e.Header(d, worker.HeaderErrorClass); c == worker.ClassRejected {
+		if c, _ := e2e.Header(d, deadletter.HeaderErrorClass); c == deadletter.ClassRejected {
 			rejected++
 		}
 	}

@@ -16,9 +16,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/goleak"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker"
-	"github.com/regnotify/regnotify/worker/e2e"
+	"github.com/regnotify/regnotify/worker/deadletter"
 )
 
 // bin is the regnotify binary, built once by TestMain.
@@ -313,9 +313,9 @@ func (w *world) account(l *ledger) report {
 	w.t.Helper()
 	r := report{events: len(l.byID), dlqByID: map[string]kafka.Message{}}
 	for _, d := range w.dlq() {
-		tp, _ := e2e.Header(d, worker.HeaderOriginalTopic)
-		p, _ := e2e.Header(d, worker.HeaderOriginalPartition)
-		o, _ := e2e.Header(d, worker.HeaderOriginalOffset)
+		tp, _ := e2e.Header(d, deadletter.HeaderOriginalTopic)
+		p, _ := e2e.Header(d, deadletter.HeaderOriginalPartition)
+		o, _ := e2e.Header(d, deadletter.HeaderOriginalOffset)
 		pi, _ := strconv.Atoi(p)
 		oi, _ := strconv.ParseInt(o, 10, 64)
 		if s := l.byPos[pos(tp, pi, oi)]; s != nil {
@@ -396,8 +396,8 @@ func (w *world) requireNothingLost(r report) {
 	}
 	if r.deadLettered > 0 {
 		for id, d := range r.dlqByID {
-			class, _ := e2e.Header(d, worker.HeaderErrorClass)
-			msg, _ := e2e.Header(d, worker.HeaderErrorMessage)
+			class, _ := e2e.Header(d, deadletter.HeaderErrorClass)
+			msg, _ := e2e.Header(d, deadletter.HeaderErrorMessage)
 			w.t.Errorf("false dead letter: valid event %s dead-lettered as %s: %s", id, class, msg)
 			break
 		}

@@ -48,6 +48,7 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
+	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 )
 
@@ -247,7 +248,7 @@ func (e *Env) CaughtUp(ctx context.Context, topics ...string) (bool, error) {
 // WaitCaughtUp polls CaughtUp every 100 ms until it is true, ctx ends or
 // timeout passes.
 func (e *Env) WaitCaughtUp(ctx context.Context, timeout time.Duration, topics ...string) error {
-	return poll(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	return wait.Until(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		return e.CaughtUp(ctx, topics...)
 	})
 }
@@ -387,32 +388,11 @@ func (e *Env) StartWorker(ctx context.Context, o WorkerOptions) (*Worker, error)
 	if err := os.WriteFile(partnerFile, []byte(creds.PartnerSecret+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	addr, err := wait.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"run",
-		"--brokers", strings.Join(e.Kafka.Brokers, ","),
-		"--group", e.Group,
-		"--topics", strings.Join(o.Topics, ","),
-		"--dlq-topic", e.DLQTopic,
-		"--gigya-api-key", creds.APIKey,
-		"--gigya-user-key", creds.UserKey,
-		"--gigya-base-url", e.SimURL,
-		"--gigya-auth", "signed",
-		"--concurrency", strconv.Itoa(o.Concurrency),
-		"--retry-initial", o.RetryInitial.String(),
-		"--retry-max-interval", o.RetryMaxInterval.String(),
-		"--retry-max-elapsed", o.RetryMaxElapsed.String(),
-		"--shutdown-timeout", o.ShutdownTimeout.String(),
-		"--request-timeout", "5s",
-		"--http-addr", addr,
-		"--log-format", "json",
-		"--log-level", o.LogLevel,
-	}
-	if o.RateLimit >= 0 {
-		args = append(args, "--rate-limit", strconv.FormatFloat(o.RateLimit, 'f', -1, 64))
-	}
+	args := e.runArgs(o, creds, addr)
 	args = append(args, o.Args...)
 	env := append(cleanEnviron(), "GIGYA_SECRET="+creds.Secret, "GIGYA_PARTNER_SECRET_FILE="+partnerFile)
 	env = append(env, o.ExtraEnv...)
@@ -442,6 +422,34 @@ func (e *Env) StartWorker(ctx context.Context, o WorkerOptions) (*Worker, error)
 		close(w.done)
 	}()
 	return w, nil
+}
+
+// runArgs are the flags of a worker started by StartWorker, o's defaults
+// set; o.Args are appended by the caller.
+func (e *Env) runArgs(o WorkerOptions, creds Credentials, addr string) []string {
+	args := []string{"run",
+		"--brokers", strings.Join(e.Kafka.Brokers, ","),
+		"--group", e.Group,
+		"--topics", strings.Join(o.Topics, ","),
+		"--dlq-topic", e.DLQTopic,
+		"--gigya-api-key", creds.APIKey,
+		"--gigya-user-key", creds.UserKey,
+		"--gigya-base-url", e.SimURL,
+		"--gigya-auth", "signed",
+		"--concurrency", strconv.Itoa(o.Concurrency),
+		"--retry-initial", o.RetryInitial.String(),
+		"--retry-max-interval", o.RetryMaxInterval.String(),
+		"--retry-max-elapsed", o.RetryMaxElapsed.String(),
+		"--shutdown-timeout", o.ShutdownTimeout.String(),
+		"--request-timeout", "5s",
+		"--http-addr", addr,
+		"--log-format", "json",
+		"--log-level", o.LogLevel,
+	}
+	if o.RateLimit >= 0 {
+		args = append(args, "--rate-limit", strconv.FormatFloat(o.RateLimit, 'f', -1, 64))
+	}
+	return args
 }
 
 // RunCommand runs the binary with args and env (added to a clean
@@ -592,7 +600,7 @@ func (w *Worker) Ready(ctx context.Context) (int, string, error) {
 // WaitReady polls /readyz until it answers 200, the process exits, ctx ends
 // or timeout passes.
 func (w *Worker) WaitReady(ctx context.Context, timeout time.Duration) error {
-	return poll(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	return wait.Until(ctx, timeout, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
 		if w.Exited() {
 			return false, fmt.Errorf("worker exited with code %d before it was ready", w.cmd.ProcessState.ExitCode())
 		}
@@ -668,46 +676,6 @@ func Header(m kafka.Message, key string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// poll calls cond every interval until it reports true (nil), returns an
-// error, ctx ends, or timeout passes.
-func poll(ctx context.Context, timeout, interval time.Duration, cond func(context.Context) (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
-		ok, err := cond(cctx)
-		ccancel()
-		if ok {
-			return nil
-		}
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("not within %v: %w (last error: %v)", timeout, ctx.Err(), last)
-			}
-			return fmt.Errorf("not within %v: %w", timeout, ctx.Err())
-		case <-time.After(interval):
-		}
-	}
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // cleanEnviron is this process's environment without the variables the

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/worker/e2e"
 )
 
 // TestCrash kills the worker with SIGKILL at random moments (by progress)

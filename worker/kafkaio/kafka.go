@@ -1,15 +1,15 @@
-package worker
+package kafkaio
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/regnotify/regnotify/internal/field"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
@@ -42,7 +42,7 @@ func (k Kafka) String() string {
 func (k Kafka) tlsConfig() (*tls.Config, error) {
 	if !k.TLS {
 		if k.TLSCAFile != "" {
-			return nil, errors.New("kafka: a TLS CA file is set but TLS is off")
+			return nil, field.Errorf("kafka", "TLSCAFile", "is set but TLS is off")
 		}
 		return nil, nil
 	}
@@ -50,11 +50,11 @@ func (k Kafka) tlsConfig() (*tls.Config, error) {
 	if k.TLSCAFile != "" {
 		pem, err := os.ReadFile(k.TLSCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka: read TLS CA file: %w", err)
+			return nil, field.Errorf("kafka", "TLSCAFile", "cannot be read: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka: TLS CA file %s holds no PEM certificate", k.TLSCAFile)
+			return nil, field.Errorf("kafka", "TLSCAFile", "%s holds no PEM certificate", k.TLSCAFile)
 		}
 		cfg.RootCAs = pool
 	}
@@ -65,12 +65,12 @@ func (k Kafka) mechanism() (sasl.Mechanism, error) {
 	switch strings.ToLower(k.SASLMechanism) {
 	case "":
 		if k.SASLUsername != "" || k.SASLPassword != "" {
-			return nil, errors.New("kafka: SASL username or password set without a SASL mechanism")
+			return nil, field.Errorf("kafka", "SASLMechanism", "is not set, but a SASL username or password is")
 		}
 		return nil, nil
 	case "plain":
 		if k.SASLUsername == "" {
-			return nil, errors.New("kafka: SASL PLAIN needs a username")
+			return nil, field.Errorf("kafka", "SASLUsername", "is required with SASL PLAIN")
 		}
 		return plain.Mechanism{Username: k.SASLUsername, Password: k.SASLPassword}, nil
 	case "scram-sha-256", "scram-sha-512":
@@ -79,26 +79,26 @@ func (k Kafka) mechanism() (sasl.Mechanism, error) {
 			algo = scram.SHA512
 		}
 		if k.SASLUsername == "" {
-			return nil, errors.New("kafka: SASL SCRAM needs a username")
+			return nil, field.Errorf("kafka", "SASLUsername", "is required with SASL SCRAM")
 		}
 		m, err := scram.Mechanism(algo, k.SASLUsername, k.SASLPassword)
 		if err != nil {
-			return nil, errors.New("kafka: SASL SCRAM setup failed")
+			return nil, field.Errorf("kafka", "SASLMechanism", "SCRAM setup failed")
 		}
 		return m, nil
 	default:
-		return nil, fmt.Errorf("kafka: unknown SASL mechanism %q (want plain, scram-sha-256 or scram-sha-512)", k.SASLMechanism)
+		return nil, field.Errorf("kafka", "SASLMechanism", "%q is unknown (want plain, scram-sha-256 or scram-sha-512)", k.SASLMechanism)
 	}
 }
 
 // Validate checks the settings without connecting.
 func (k Kafka) Validate() error {
 	if len(k.Brokers) == 0 {
-		return errors.New("kafka: no brokers")
+		return field.Errorf("kafka", "Brokers", "is empty")
 	}
 	for _, b := range k.Brokers {
 		if _, _, err := net.SplitHostPort(b); err != nil {
-			return fmt.Errorf("kafka: broker %q is not host:port", b)
+			return field.Errorf("kafka", "Brokers", "%q is not host:port", b)
 		}
 	}
 	if _, err := k.tlsConfig(); err != nil {
