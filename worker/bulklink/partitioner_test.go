@@ -12,8 +12,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/bulklink"
+	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
 // javaPartitions are the partitions, of 12, that each partitioner gives a
