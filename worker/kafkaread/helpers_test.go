@@ -38,9 +38,13 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// pad makes every batch compressible, so that a codec is really used (a
+// producer may send a batch uncompressed when compression does not pay).
+var pad = bytes.Repeat([]byte("x"), 512)
+
 // rec is a record for partition 0 of topic.
 func rec(topic, value string) *kgo.Record {
-	return &kgo.Record{Topic: topic, Partition: 0, Value: []byte(value)}
+	return &kgo.Record{Topic: topic, Partition: 0, Value: []byte(value), Headers: []kgo.RecordHeader{{Key: "pad", Value: pad}}}
 }
 
 // txn produces recs in one transaction and commits or aborts it.
