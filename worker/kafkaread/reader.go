@@ -455,7 +455,7 @@ func message(rec *protocol.Record) (kafka.Message, error) {
 		// non-nil empty slice, length -1 (null) is nil; both are kept.
 		m.Headers = make([]kafka.Header, len(rec.Headers))
 		for i, h := range rec.Headers {
-			m.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+			m.Headers[i] = kafka.Header(h)
 		}
 	}
 	return m, nil
