@@ -94,6 +94,20 @@ func TestDecodePartition(t *testing.T) {
 	}
 }
 
+// readRecordSet is kafka-go's record-set decoder, which panics on some
+// hostile input (the seed e7b00f4020b7376c: a v1 message set with a
+// negative size; a broker would have to send it). That is kafka-go's, not
+// what this fuzz test is about, so such input is skipped.
+func readRecordSet(raw []byte) (rs protocol.RecordSet, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	_, err := rs.ReadFrom(bytes.NewReader(raw))
+	return rs, err == nil
+}
+
 // FuzzDecodeRecordSet: any bytes kafka-go's decoder accepts as a record set
 // decode without panic into strictly increasing offsets at or after the
 // fetch offset, and the next offset never goes back.
@@ -111,8 +125,8 @@ func FuzzDecodeRecordSet(f *testing.F) {
 		f.Add(buf.Bytes(), int64(0), int64(0))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, from, abortFirst int64) {
-		var rs protocol.RecordSet
-		if _, err := rs.ReadFrom(bytes.NewReader(raw)); err != nil {
+		rs, ok := readRecordSet(raw)
+		if !ok {
 			return
 		}
 		from = max(0, from)

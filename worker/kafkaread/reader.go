@@ -72,6 +72,15 @@ type Config struct {
 	// OnReset, if set, is called (on the Fetch goroutine) after each reset,
 	// e.g. to count Skipped in a metric.
 	OnReset func(Reset)
+	// OnSkip, if set, is called on the Fetch goroutine, inside Fetch, when
+	// the partition's records after the last message Fetch returned were
+	// all skipped (an aborted transaction's records, transaction markers, a
+	// reset forward) up to next, and no message follows them yet. Every
+	// offset below next has then been returned or skipped, so a consumer
+	// may commit next once what it was given has finished; without this,
+	// the commit point would stay before the marker that ends every
+	// transaction, and lag would never reach 0.
+	OnSkip func(next int64)
 }
 
 const (
@@ -144,6 +153,7 @@ type Reader struct {
 	client    *kafka.Client
 	offset    int64 // next offset to fetch; FirstOffset/LastOffset until resolved
 	buf       []kafka.Message
+	skipTo    int64 // > 0: report OnSkip(skipTo) once buf has been handed out
 }
 
 // New validates cfg and returns a Reader that starts at offset: an
@@ -186,22 +196,39 @@ func (r *Reader) Close() error {
 // a timeout) or ctx's; calling Fetch again retries from the same offset.
 func (r *Reader) Fetch(ctx context.Context) (kafka.Message, error) {
 	for len(r.buf) == 0 {
+		if r.skipTo > 0 {
+			// Every message before the skipped records has been returned.
+			if r.cfg.OnSkip != nil {
+				r.cfg.OnSkip(r.skipTo)
+			}
+			r.skipTo = 0
+		}
 		if err := ctx.Err(); err != nil {
 			return kafka.Message{}, err
 		}
 		if err := r.fill(ctx); err != nil {
-			if ctx.Err() != nil {
-				// The round trip fails with an i/o timeout when ctx's
-				// deadline cuts it; the caller wants to see ctx's error.
-				return kafka.Message{}, fmt.Errorf("kafkaread: fetch %s/%d: %w", r.cfg.Topic, r.cfg.Partition, ctx.Err())
-			}
-			return kafka.Message{}, err
+			return kafka.Message{}, r.ctxErr(ctx, err)
 		}
 	}
 	m := r.buf[0]
 	r.buf[0] = kafka.Message{}
 	r.buf = r.buf[1:]
 	return m, nil
+}
+
+// ctxErr is ctx's error if ctx ended, else err. The transport sets ctx's
+// deadline on the connection, so the round trip may fail with an i/o
+// timeout a moment before ctx reports the deadline: the caller wants to
+// see context.DeadlineExceeded.
+func (r *Reader) ctxErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if dl, ok := ctx.Deadline(); cerr == nil && ok && !time.Now().Before(dl) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr == nil {
+		return err
+	}
+	return fmt.Errorf("kafkaread: fetch %s/%d: %w", r.cfg.Topic, r.cfg.Partition, cerr)
 }
 
 // fill makes one fetch request and buffers what it may deliver.
@@ -227,6 +254,13 @@ func (r *Reader) fill(ctx context.Context) error {
 	msgs, next, err := decodePartition(r.cfg.Topic, r.cfg.Partition, r.offset, p)
 	if err != nil {
 		return fmt.Errorf("kafkaread: fetch %s/%d at %d: %w", r.cfg.Topic, r.cfg.Partition, r.offset, err)
+	}
+	lastReturned := r.offset - 1
+	if len(msgs) > 0 {
+		lastReturned = msgs[len(msgs)-1].Offset
+	}
+	if next > lastReturned+1 {
+		r.skipTo = next
 	}
 	r.buf, r.offset = msgs, next
 	return nil
@@ -279,6 +313,9 @@ func (r *Reader) reset(ctx context.Context) error {
 	r.cfg.Logger.Warn("kafka offset out of range; reset by policy",
 		zap.String("topic", rs.Topic), zap.Int("partition", rs.Partition), zap.Int64("from", rs.From),
 		zap.Int64("to", rs.To), zap.Int64("skipped", rs.Skipped), zap.Stringer("policy", rs.Policy))
+	if to > r.offset {
+		r.skipTo = to
+	}
 	r.offset = to
 	if r.cfg.OnReset != nil {
 		r.cfg.OnReset(rs)

@@ -109,6 +109,38 @@ func TestOpenTransactionTimesOut(t *testing.T) {
 	}
 }
 
+// TestOnSkip: records skipped after the last message returned (a commit
+// marker, an aborted transaction with its marker) are reported with the
+// offset after them, once the messages before them were returned, so the
+// consumer can commit past them.
+func TestOnSkip(t *testing.T) {
+	c := kafkatest.Start(t)
+	topic := c.Topic("skip")
+	c.CreateTopics(t, topic)
+	tx := kgoClient(t, c, kgo.TransactionalID(topic+"-tx"))
+	txn(t, tx, true, rec(topic, "A")) // A at 0, commit marker at 1
+	var skips []int64
+	r := newReader(t, c, topic, 0, func(cfg *kafkaread.Config) {
+		cfg.OnSkip = func(next int64) { skips = append(skips, next) }
+	})
+	m, err := r.Fetch(ctxT(t, 30*time.Second))
+	if err != nil || m.Offset != 0 {
+		t.Fatalf("Fetch = offset %d, %v; want offset 0", m.Offset, err)
+	}
+	if len(skips) != 0 {
+		t.Fatalf("OnSkip %v before the message before the marker was processed; want none yet", skips)
+	}
+	fetchNone(t, r, 300*time.Millisecond)
+	if !slices.Equal(skips, []int64{2}) {
+		t.Fatalf("OnSkip calls %v; want [2] (past the commit marker at 1)", skips)
+	}
+	txn(t, tx, false, rec(topic, "B1"), rec(topic, "B2")) // 2, 3, abort marker at 4
+	fetchNone(t, r, 300*time.Millisecond)
+	if !slices.Equal(skips, []int64{2, 5}) {
+		t.Fatalf("OnSkip calls %v; want [2 5] (past the aborted transaction and its marker)", skips)
+	}
+}
+
 // TestOffsetOutOfRange: records deleted below the reader's offset (as
 // retention does) make the reader reset by its policy, report partition,
 // from, to and the count skipped, and continue from there.
