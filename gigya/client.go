@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -31,8 +32,14 @@ const (
 
 const (
 	// maxBody bounds what is read of a response: Gigya's answers are a few
-	// hundred bytes, so anything this large is not Gigya's answer.
-	maxBody = 1 << 20
+	// hundred bytes, so anything this large is not Gigya's answer (a proxy's
+	// error page, say) and fails as transport. It also bounds the memory a
+	// response costs: with 1 MiB, a 50 MB body cost ~2.5 MiB per request in
+	// flight (176 MiB RSS at concurrency 64); see TestLargeBodyMemory.
+	maxBody = 64 << 10
+	// maxTLSCauses bounds the distinct TLS failure causes remembered for
+	// logging each once.
+	maxTLSCauses = 32
 	// maxDrain bounds how much of an unread body is discarded to keep the
 	// connection reusable; beyond it closing the connection is cheaper.
 	maxDrain = 64 << 10
@@ -59,7 +66,10 @@ type Client struct {
 	userEncURL   string
 	// offset is Gigya's clock minus the local clock, in nanoseconds.
 	offset atomic.Int64
-	bufs   sync.Pool // *bytes.Buffer for response bodies
+	bufs   sync.Pool // *[]byte of maxBody+1 bytes for response bodies
+
+	tlsMu     sync.Mutex
+	tlsCauses map[string]struct{} // TLS failure causes already logged
 }
 
 // New validates o and returns a Client. Its errors name the offending
@@ -94,7 +104,7 @@ func New(o Options) (*Client, error) {
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
-	c.bufs.New = func() any { return new(bytes.Buffer) }
+	c.bufs.New = func() any { b := make([]byte, maxBody+1); return &b }
 	if cfg.partnerSecret != "" {
 		if c.partner, err = newSigner(cfg.partnerSecret); err != nil {
 			return nil, errors.New("new gigya client: Options.PartnerSecret is not valid base64")
@@ -268,6 +278,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.record(cl.method, "transport", start)
+		c.logTLSFailure(req.URL.Host, err)
 		// *url.Error names method and URL (never the body) and wraps the
 		// cause, e.g. context.DeadlineExceeded.
 		return answer{}, &Error{Method: cl.method, Err: err}
@@ -356,15 +367,16 @@ func (c *Client) readAnswer(cl *call, resp *http.Response, start time.Time) (ans
 		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode,
 			Err: errors.New("HTTP " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))}
 	}
-	buf := c.bufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 64<<10 { // do not pin huge buffers in the pool
-			buf.Reset()
-			c.bufs.Put(buf)
-		}
-	}()
-	buf.Reset()
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBody+1))
+
+	// A fixed buffer from the pool: a body's cost is at most maxBody+1
+	// bytes per request in flight whatever its size, and nothing in steady
+	// state (a growing bytes.Buffer cost ~4x that per call).
+	bufp := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(bufp)
+	n, err := io.ReadFull(resp.Body, *bufp)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // shorter than the buffer: the whole body
+	}
 	if err != nil {
 		c.record(cl.method, "transport", start)
 		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode, Err: fmt.Errorf("read response: %w", err)}
@@ -372,10 +384,11 @@ func (c *Client) readAnswer(cl *call, resp *http.Response, start time.Time) (ans
 	if n > maxBody {
 		c.record(cl.method, "invalid_response", start)
 		return answer{}, &Error{Method: cl.method, HTTPStatus: resp.StatusCode,
-			Err: errors.New("invalid response: body larger than 1 MiB")}
+			Err: errors.New("invalid response: body larger than 64 KiB")}
 	}
+	body := (*bufp)[:n]
 	a := answer{ErrorCode: -1} // -1: no errorCode in the body
-	if err := json.Unmarshal(buf.Bytes(), &a); err != nil || a.ErrorCode == -1 {
+	if err := json.Unmarshal(body, &a); err != nil || a.ErrorCode == -1 {
 		c.record(cl.method, "invalid_response", start)
 		// The body itself is not quoted: it is not Gigya's and could be
 		// anything, including an echo of the request.
@@ -384,6 +397,56 @@ func (c *Client) readAnswer(cl *call, resp *http.Response, start time.Time) (ans
 	}
 	c.record(cl.method, codeText(a.ErrorCode), start)
 	return a, nil
+}
+
+// logTLSFailure logs a TLS failure (untrusted, expired or wrong
+// certificate, a handshake alert) at warn, once per distinct cause:
+// at debug, as other transport failures are, a self-signed certificate
+// looked like an outage. Not per request: an outage of this kind fails
+// every call the same way.
+func (c *Client) logTLSFailure(host string, err error) {
+	cause, ok := tlsCause(err)
+	if !ok {
+		return
+	}
+	key := host + "\x00" + cause
+	c.tlsMu.Lock()
+	_, seen := c.tlsCauses[key]
+	if !seen && len(c.tlsCauses) < maxTLSCauses {
+		if c.tlsCauses == nil {
+			c.tlsCauses = make(map[string]struct{})
+		}
+		c.tlsCauses[key] = struct{}{}
+	}
+	c.tlsMu.Unlock()
+	if !seen {
+		c.log.Warn("gigya TLS failure: check the certificate, the CA bundle and the base URL",
+			zap.String("host", host), zap.String("cause", cause))
+	}
+}
+
+// tlsCause is the text of the TLS or certificate error in err's chain.
+func tlsCause(err error) (string, bool) {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		alert   tls.AlertError
+	)
+	switch {
+	case errors.As(err, &verify):
+		return verify.Err.Error(), true
+	case errors.As(err, &unknown):
+		return unknown.Error(), true
+	case errors.As(err, &host):
+		return host.Error(), true
+	case errors.As(err, &invalid):
+		return invalid.Error(), true
+	case errors.As(err, &alert):
+		return alert.Error(), true
+	}
+	return "", false
 }
 
 // record reports one HTTP attempt to Options.Observe.

@@ -272,9 +272,9 @@ func TestTransportFailures(t *testing.T) {
 		{"JSON without errorCode", func(w http.ResponseWriter, _ *http.Request) {
 			_, _ = w.Write([]byte(`{"callId":"x"}`))
 		}, "invalid_response", 200, nil, "not Gigya JSON"},
-		{"body over 1 MiB", func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = w.Write([]byte(`{"errorCode":0,"pad":"` + strings.Repeat("a", 1<<20) + `"}`))
-		}, "invalid_response", 200, nil, "larger than 1 MiB"},
+		{"body over 64 KiB", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte(`{"errorCode":0,"pad":"` + strings.Repeat("a", 64<<10) + `"}`))
+		}, "invalid_response", 200, nil, "larger than 64 KiB"},
 		{"connection closed", func(w http.ResponseWriter, _ *http.Request) {
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {

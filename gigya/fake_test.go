@@ -337,9 +337,12 @@ type env struct {
 }
 
 type envConfig struct {
-	auth  AuthMode
-	tls   bool
-	setup func(f *fakeGigya, o *Options) // adjusts fake and options before New
+	auth AuthMode
+	tls  bool
+	// untrusted keeps the client's own transport with a TLS server: the
+	// test certificate is not trusted.
+	untrusted bool
+	setup     func(f *fakeGigya, o *Options) // adjusts fake and options before New
 }
 
 // newEnv starts a fake Gigya and a client in the given auth mode. At
@@ -370,7 +373,9 @@ func newEnv(t *testing.T, cfg envConfig) *env {
 	var srv *httptest.Server
 	if cfg.tls {
 		srv = httptest.NewTLSServer(f)
-		o.Transport = srv.Client().Transport
+		if !cfg.untrusted {
+			o.Transport = srv.Client().Transport
+		}
 	} else {
 		srv = httptest.NewServer(f)
 	}

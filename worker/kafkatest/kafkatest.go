@@ -20,6 +20,8 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
+
+	"github.com/regnotify/regnotify/worker/kafkaread"
 )
 
 // Cluster is a broker for one test, with topic names unique to it.
@@ -245,19 +247,34 @@ func (c *Cluster) ReadAllContext(ctx context.Context, topic string) ([]kafka.Mes
 		if end[p] == 0 {
 			continue
 		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
-			}
-			out = append(out, m)
-			if m.Offset+1 >= end[p] {
-				break
-			}
+		msgs, err := c.readPartition(ctx, topic, p, end[p])
+		if err != nil {
+			return nil, err
 		}
-		r.Close()
+		out = append(out, msgs...)
+	}
+	return out, nil
+}
+
+// readPartition reads partition p of topic up to end as the worker does
+// (kafkaread: read_committed, header values byte-exact; kafka-go's Reader
+// turns an empty header value into nil).
+func (c *Cluster) readPartition(ctx context.Context, topic string, p int, end int64) ([]kafka.Message, error) {
+	pos := int64(0)
+	r, err := kafkaread.New(kafkaread.Config{Brokers: c.Brokers, Topic: topic, Partition: p, MaxWait: 100 * time.Millisecond,
+		OnSkip: func(next int64) { pos = next }}, kafka.FirstOffset)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []kafka.Message
+	for pos < end {
+		m, err := r.Fetch(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
+		}
+		out = append(out, m)
+		pos = m.Offset + 1
 	}
 	return out, nil
 }
