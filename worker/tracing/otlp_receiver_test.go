@@ -35,7 +35,7 @@ type receivedSpan struct {
 	resource map[string]string
 }
 
-func newOTLPReceiver(t *testing.T, hang bool) *otlpReceiver {
+func newOTLPReceiver(t testing.TB, hang bool) *otlpReceiver {
 	t.Helper()
 	r := &otlpReceiver{hang: hang, release: make(chan struct{})}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
