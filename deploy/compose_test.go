@@ -18,14 +18,21 @@ import (
 // (schema validation, interpolation, normalization), with the demo profile.
 func loadCompose(t *testing.T) *types.Project {
 	t.Helper()
+	return loadComposeProfiles(t, nil, "demo")
+}
+
+// loadComposeProfiles loads compose.yaml with the given variables and
+// profiles.
+func loadComposeProfiles(t *testing.T, env []string, profiles ...string) *types.Project {
+	t.Helper()
 	path, err := filepath.Abs("compose/compose.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts, err := cli.NewProjectOptions([]string{path},
 		cli.WithWorkingDirectory(filepath.Dir(path)),
-		cli.WithEnv(nil), // nothing from the test's environment
-		cli.WithProfiles([]string{"demo"}),
+		cli.WithEnv(env), // nothing from the test's environment
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +101,8 @@ func TestComposeStack(t *testing.T) {
 			}
 		}
 		for k := range s.Environment {
-			if _, ok := cmd.byEnv[k]; !ok {
+			// OTEL_* are the OpenTelemetry SDK's standard variables, not flags.
+			if _, ok := cmd.byEnv[k]; !ok && !strings.HasPrefix(k, "OTEL_") {
 				t.Errorf("service %s: %s is not a variable of regnotify %s", s.Name, k, cmd.name)
 			}
 		}
@@ -213,4 +221,39 @@ func portOf(t *testing.T, addr, def string) string {
 		t.Fatalf("%q: %v", addr, err)
 	}
 	return p
+}
+
+// TestComposeTracingProfile: the tracing profile adds a collector that
+// forwards to Jaeger, the worker's tracing stays off without the endpoint
+// and, with it, reaches the collector's OTLP/HTTP receiver.
+func TestComposeTracingProfile(t *testing.T) {
+	if p := loadCompose(t); slices.ContainsFunc(p.ServiceNames(), func(n string) bool { return n == "otel-collector" || n == "jaeger" }) {
+		t.Errorf("services %v: collector and Jaeger must be only in the tracing profile", p.ServiceNames())
+	}
+	if got := derefEnv(service(t, loadCompose(t), "regnotify").Environment, "OTEL_EXPORTER_OTLP_ENDPOINT"); got != "" {
+		t.Errorf("regnotify OTEL_EXPORTER_OTLP_ENDPOINT = %q without the variable, want empty (tracing off)", got)
+	}
+	p := loadComposeProfiles(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318"}, "tracing")
+	col, jaeger := service(t, p, "otel-collector"), service(t, p, "jaeger")
+	for _, s := range []types.ServiceConfig{col, jaeger} {
+		if !strings.HasPrefix(s.Image, "otel/opentelemetry-collector:") && !strings.HasPrefix(s.Image, "jaegertracing/jaeger:") {
+			t.Errorf("service %s: image %q, want the official collector or Jaeger image", s.Name, s.Image)
+		}
+	}
+	u, err := url.Parse(derefEnv(service(t, p, "regnotify").Environment, "OTEL_EXPORTER_OTLP_ENDPOINT"))
+	if err != nil || u.Hostname() != col.Name || u.Port() != "4318" {
+		t.Errorf("regnotify OTEL_EXPORTER_OTLP_ENDPOINT = %v, want http://%s:4318", u, col.Name)
+	}
+	if len(col.Configs) != 1 {
+		t.Fatalf("otel-collector configs = %v, want one", col.Configs)
+	}
+	cfg := p.Configs[col.Configs[0].Source].Content
+	for _, want := range []string{"endpoint: 0.0.0.0:4318", "endpoint: " + jaeger.Name + ":4317", "exporters: [otlp/jaeger]"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("collector config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if !slices.Contains(col.Command, "--config="+col.Configs[0].Target) {
+		t.Errorf("collector command %v does not read its config %s", col.Command, col.Configs[0].Target)
+	}
 }

@@ -59,6 +59,7 @@ type Client struct {
 	now       func() time.Time
 	observe   func(method, code string, d time.Duration)
 	log       *zap.Logger
+	tr        *tracer // nil without Options.TracerProvider
 
 	// Signing on the hot path; nil when the secret is not configured.
 	app, partner *signer
@@ -97,6 +98,7 @@ func New(o Options) (*Client, error) {
 		now:       o.Now,
 		observe:   o.Observe,
 		log:       o.Logger,
+		tr:        newTracer(o.TracerProvider, cfg.baseURL),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -242,11 +244,11 @@ type answer struct {
 
 // call runs cl, retrying once after 403002 with the corrected clock.
 func (c *Client) call(ctx context.Context, cl *call) (answer, error) {
-	a, err := c.attempt(ctx, cl)
+	a, err := c.tracedAttempt(ctx, cl, 0)
 	var ge *Error
 	if err != nil && errors.As(err, &ge) && ge.Code == 403002 && ctx.Err() == nil {
 		// attempt already took the offset from this answer's Date.
-		a, err = c.attempt(ctx, cl)
+		a, err = c.tracedAttempt(ctx, cl, 1)
 	}
 	return a, err
 }
@@ -272,6 +274,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 	if sec.token != "" {
 		req.Header.Set("Authorization", "Bearer "+sec.token)
 	}
+	c.tr.inject(actx, req.Header)
 
 	// Durations use the real monotonic clock: Options.Now may be skewed.
 	start := time.Now()

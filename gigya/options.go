@@ -10,8 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/regnotify/regnotify/internal/field"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+
+	"github.com/regnotify/regnotify/internal/field"
 )
 
 // AuthMode is how requests authenticate with an application key (userKey).
@@ -86,6 +88,11 @@ type Options struct {
 	// tuned by MaxConns and RequestTimeout. When set, MaxConns and the
 	// connection timeouts are the Transport's business.
 	Transport http.RoundTripper
+	// TracerProvider, if set, gets one client span per HTTP attempt (named
+	// after the method, with its errorCode, callId and the caller's attempt
+	// number from WithAttempt), and the W3C traceparent of that span is sent
+	// on the request. Nil means no tracing and no cost.
+	TracerProvider trace.TracerProvider
 }
 
 const redacted = "[redacted]"
