@@ -194,18 +194,7 @@ func (r *Replayer) Run(ctx context.Context) (Stats, error) {
 	}
 	w := r.cfg.Writer
 	if w == nil {
-		kw := &kafka.Writer{
-			Addr:         kafka.TCP(r.cfg.Kafka.Brokers...),
-			Balancer:     &originalPartition{},
-			RequiredAcks: kafka.RequireAll,
-			BatchSize:    r.cfg.BatchSize,
-			BatchTimeout: 5 * time.Millisecond,
-			BatchBytes:   16 << 20, // the broker's message.max.bytes is the real limit
-			MaxAttempts:  5,
-			WriteTimeout: 10 * time.Second,
-			ReadTimeout:  10 * time.Second,
-			Transport:    tr,
-		}
+		kw := NewWriter(r.cfg.Kafka.Brokers, tr, r.cfg.BatchSize)
 		defer worker.CloseBounded(r.log, "writer", kw.Close, 10*time.Second)
 		w = kw
 	}
