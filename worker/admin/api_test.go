@@ -87,7 +87,7 @@ func TestStatus(t *testing.T) {
 	if len(doc.Sites) != 2 || doc.Sites[0].Name != "brand-a" || doc.Sites[0].State != "ok" || doc.Sites[0].RateLimit != 150 {
 		t.Errorf("sites = %+v, want brand-a and brand-b, ok, 150/s", doc.Sites)
 	}
-	if len(doc.Partitions) != 3 || doc.Partitions[2].Lag != 15230 || doc.DeadLetterWriter == nil || len(doc.Lanes) != 2 {
+	if len(doc.Partitions) != 3 || doc.Partitions[2].Lag != 1523 || doc.DeadLetterWriter == nil || len(doc.Lanes) != 2 {
 		t.Errorf("status document = %s, want the fake's partitions, lanes and deadLetterWriter", body)
 	}
 }

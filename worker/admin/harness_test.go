@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -154,17 +155,22 @@ func startControl(t *testing.T, kc *kafkatest.Cluster, topic string, log *zap.Lo
 // fakeStatus is the worker's side for the tests: two sites whose state
 // follows the control topic, like the worker's will.
 func fakeStatus(ctl *control.Control) admin.StatusFunc {
-	var n int64
+	var n, notified, done, rejected, invalid float64
 	var mu sync.Mutex
 	return func() status.Doc {
 		mu.Lock()
-		n += 7
-		ev := map[string]int64{"notified": n * 3, "already_done": n / 2, "dlq_rejected": n / 5, "dlq_invalid": n / 9}
-		lag := 40 + (n*13)%90
+		n++
+		// A daytime-like wave, so that the plots have something to show.
+		notified += 40 + 25*math.Sin(n/6)
+		done += 4 + 3*math.Sin(n/4)
+		rejected += 1 + math.Sin(n/3)
+		invalid += 0.5
+		ev := map[string]int64{"notified": int64(notified), "already_done": int64(done), "dlq_rejected": int64(rejected), "dlq_invalid": int64(invalid)}
+		lag := int64(300 + 250*math.Sin(n/7))
 		mu.Unlock()
 		d := status.Doc{
 			Lanes:            []status.Lane{{Name: "live", Inflight: 12, Limit: 0}, {Name: "bulk", Inflight: 20, Limit: 32}},
-			Partitions:       []status.Partition{{Topic: "account.linked", Partition: 0, Lag: lag, Committed: 1200}, {Topic: "account.linked", Partition: 1, Lag: 3, Committed: 1180}, {Topic: "bulk.account.linked", Partition: 0, Lag: 15230, Committed: 88000}},
+			Partitions:       []status.Partition{{Topic: "account.linked", Partition: 0, Lag: lag, Committed: 1200}, {Topic: "account.linked", Partition: 1, Lag: 3, Committed: 1180}, {Topic: "bulk.account.linked", Partition: 0, Lag: 1523, Committed: 88000}},
 			DeadLetterWriter: status.DeadLetterWriter{Failing: false},
 			Events:           ev,
 		}
@@ -182,7 +188,11 @@ func fakeStatus(ctl *control.Control) admin.StatusFunc {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	kc := kafkatest.Start(t)
-	e := &env{t: t, kc: kc, dlq: kc.Topic("regnotify.dlq"), live: kc.Topic("account.linked"), reg: kc.Topic("user.registered"), logs: &syncBuffer{}}
+	name := kc.Topic
+	if kc.Fake != nil { // a broker of this test alone: the plain names read better in screenshots
+		name = func(s string) string { return s }
+	}
+	e := &env{t: t, kc: kc, dlq: name("regnotify.dlq"), live: name("account.linked"), reg: name("user.registered"), logs: &syncBuffer{}}
 	kc.CreateTopics(t, e.dlq, e.live, e.reg)
 	e.fx = fixtures(e.live, e.reg)
 	var msgs []kafka.Message
@@ -191,8 +201,8 @@ func newEnv(t *testing.T) *env {
 	}
 	kc.Produce(t, msgs...)
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), e.logs, zap.DebugLevel))
-	e.ctl = startControl(t, kc, kc.Topic("control"), log)
-	e.other = startControl(t, kc, kc.Topic("control"), zap.NewNop())
+	e.ctl = startControl(t, kc, name("regnotify.control"), log)
+	e.other = startControl(t, kc, name("regnotify.control"), zap.NewNop())
 	e.tokensFile = filepath.Join(t.TempDir(), "tokens")
 	e.writeTokens("# name role token\nalice operator " + opToken + "\nvictor viewer " + viewerToken + "\n")
 	tr := &kafka.Transport{}

@@ -258,13 +258,14 @@ func (c *Control) endOffset(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("control: end offset of %s: %w", c.cfg.Topic, err)
 	}
-	for _, po := range resp.Topics[c.cfg.Topic] {
-		if po.Error != nil {
-			return 0, fmt.Errorf("control: end offset of %s: %w", c.cfg.Topic, po.Error)
-		}
-		return po.LastOffset, nil
+	pos := resp.Topics[c.cfg.Topic]
+	if len(pos) == 0 {
+		return 0, fmt.Errorf("control: end offset of %s: no partition 0", c.cfg.Topic)
 	}
-	return 0, fmt.Errorf("control: end offset of %s: no partition 0", c.cfg.Topic)
+	if pos[0].Error != nil {
+		return 0, fmt.Errorf("control: end offset of %s: %w", c.cfg.Topic, pos[0].Error)
+	}
+	return pos[0].LastOffset, nil
 }
 
 // fetch reads the records from offset on (one fetch, waiting up to MaxWait)
