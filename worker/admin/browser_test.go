@@ -132,6 +132,13 @@ func TestBrowser(t *testing.T) {
 	}
 	sh.take(ctx, "03-dead-letters")
 
+	browseReplay(t, ctx, e, sh)
+	browsePauseResume(t, ctx, e, sh)
+}
+
+// browseReplay opens the first listed record, dry-runs its replay and
+// confirms it.
+func browseReplay(t *testing.T, ctx context.Context, e *env, sh *shots) {
 	step(t, ctx, "open a record", chromedp.Click(chromedp.CSS("#dead-letters a.rec")), chromedp.WaitVisible(chromedp.CSS("#headers")))
 	if v := text(t, ctx, "#value"); !strings.Contains(v, "\"eventId\": ") {
 		t.Errorf("record value %q, want pretty-printed JSON", v)
@@ -154,6 +161,10 @@ func TestBrowser(t *testing.T) {
 	}
 	sh.take(ctx, "06-replay-done")
 
+}
+
+// browsePauseResume pauses brand-b from the status page and resumes it.
+func browsePauseResume(t *testing.T, ctx context.Context, e *env, sh *shots) {
 	step(t, ctx, "ask to pause brand-b", chromedp.Navigate(e.url+"/"), chromedp.WaitVisible(chromedp.CSS("#pause-brand-b")),
 		chromedp.Click(chromedp.CSS("#pause-brand-b")), chromedp.WaitVisible(chromedp.CSS("#confirm-site")))
 	sh.take(ctx, "07-pause-confirm")

@@ -142,6 +142,12 @@ type Page struct {
 	Cursor  string   `json:"cursor"`
 }
 
+// scanned is what list read of one partition.
+type scanned struct {
+	matches []kafka.Message // newest first
+	low     int64           // lowest offset scanned
+}
+
 // list returns a page of dead letters matching q, newest first. Each
 // partition is read backwards from its cursor in chunks until it gave
 // q.Limit matches, reached its start or maxScan records; the partitions'
@@ -156,40 +162,26 @@ func (s *Server) list(ctx context.Context, q Query) (Page, error) {
 	if q.Cursor != nil {
 		upper = make(map[int]int64, len(end))
 		for p := range end {
-			if c, ok := q.Cursor[p]; ok && c < end[p] {
+			c, ok := q.Cursor[p]
+			switch {
+			case !ok:
+				upper[p] = first[p] // finished in an earlier page
+			case c < end[p]:
 				upper[p] = c
-			} else if ok {
+			default:
 				upper[p] = end[p]
-			} else {
-				upper[p] = first[p] // partition finished in an earlier page
 			}
 		}
 	}
-	type part struct {
-		matches []kafka.Message // newest first
-		low     int64           // lowest offset scanned
-	}
-	parts := map[int]*part{}
-	for p, up := range upper {
-		pt := &part{low: up}
-		parts[p] = pt
-		for pt.low > first[p] && len(pt.matches) < q.Limit && up-pt.low < maxScan {
-			from := max(first[p], pt.low-chunk)
-			msgs, err := s.readRange(ctx, p, from, pt.low)
-			if err != nil {
-				return Page{}, err
-			}
-			for i := len(msgs) - 1; i >= 0; i-- {
-				if q.matches(msgs[i], s.opts.DLQTopic) {
-					pt.matches = append(pt.matches, msgs[i])
-				}
-			}
-			pt.low = from
-		}
-	}
+	parts := map[int]*scanned{}
 	var all []kafka.Message
-	for _, pt := range parts {
-		all = append(all, pt.matches...)
+	for p, up := range upper {
+		sc, err := s.scanBack(ctx, q, p, first[p], up)
+		if err != nil {
+			return Page{}, err
+		}
+		parts[p] = sc
+		all = append(all, sc.matches...)
 	}
 	sort.SliceStable(all, func(i, j int) bool {
 		a, b := all[i], all[j]
@@ -207,25 +199,52 @@ func (s *Server) list(ctx context.Context, q Query) (Page, error) {
 		out.Records = append(out.Records, toRecord(m))
 		taken[m.Partition]++
 	}
+	out.Cursor = nextCursor(parts, taken, first, upper)
+	return out, nil
+}
+
+// scanBack reads partition p backwards from up (exclusive) in chunks.
+func (s *Server) scanBack(ctx context.Context, q Query, p int, first, up int64) (*scanned, error) {
+	sc := &scanned{low: up}
+	for sc.low > first && len(sc.matches) < q.Limit && up-sc.low < maxScan {
+		from := max(first, sc.low-chunk)
+		msgs, err := s.readRange(ctx, p, from, sc.low)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if q.matches(msgs[i], s.opts.DLQTopic) {
+				sc.matches = append(sc.matches, msgs[i])
+			}
+		}
+		sc.low = from
+	}
+	return sc, nil
+}
+
+// nextCursor says where each partition's next page starts: below the last
+// record taken from it, or below what was scanned when all its matches were
+// taken. It is empty when every partition is done.
+func nextCursor(parts map[int]*scanned, taken map[int]int, first, upper map[int]int64) string {
 	next, more := map[int]int64{}, false
-	for p, pt := range parts {
+	for p, sc := range parts {
 		n := taken[p]
 		switch {
-		case n == 0 && len(pt.matches) > 0:
+		case n == 0 && len(sc.matches) > 0:
 			next[p] = upper[p]
-		case n < len(pt.matches):
-			next[p] = pt.matches[n-1].Offset
+		case n < len(sc.matches):
+			next[p] = sc.matches[n-1].Offset
 		default:
-			next[p] = pt.low
+			next[p] = sc.low
 		}
 		if next[p] > first[p] {
 			more = true
 		}
 	}
-	if more {
-		out.Cursor = encodeCursor(next)
+	if !more {
+		return ""
 	}
-	return out, nil
+	return encodeCursor(next)
 }
 
 // bounds returns the first and end offsets of each dead-letter partition.
