@@ -115,6 +115,9 @@ func TestConsoleSecurity(t *testing.T) {
 	if !e.ctl.Paused("brand-a") {
 		t.Error("the accepted pause did not pause brand-a")
 	}
+	if logs := e.logs.String(); !strings.Contains(logs, `"msg":"admin audit","token":"alice","role":"operator","call":"pause","params":{"site":"brand-a"},"result":"ok"`) {
+		t.Errorf("no audit line for the console's pause:\n%s", logs)
+	}
 
 	viewer := browser(t)
 	vcsrf := signIn(t, e, viewer, viewerToken)
