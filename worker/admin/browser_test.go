@@ -118,7 +118,13 @@ func TestBrowser(t *testing.T) {
 	step(t, ctx, "filter dead letters", chromedp.Navigate(e.url+"/dead-letters"), chromedp.WaitVisible(chromedp.CSS("#filters")),
 		chromedp.SetValue(chromedp.CSS(`select[name="class"]`), "rejected"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="site"]`), "brand-a"),
-		chromedp.Click(chromedp.CSS("#apply")), chromedp.WaitVisible(chromedp.CSS(`#dead-letters`)))
+		chromedp.Click(chromedp.CSS("#apply")))
+	// The list is on the page before Apply too: wait for the new page.
+	eventually(t, "the filtered list's address", func() bool {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		return err == nil && strings.Contains(loc, "class=rejected")
+	})
+	step(t, ctx, "see the filtered list", chromedp.WaitVisible(chromedp.CSS(`#dead-letters`)))
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
 	if !strings.Contains(loc, "class=rejected") || !strings.Contains(loc, "site=brand-a") {
 		t.Fatalf("after Apply the page is %s, want the filters in the query", loc)
@@ -152,7 +158,7 @@ func browseReplay(t *testing.T, ctx context.Context, e *env, sh *shots) {
 		t.Fatalf("the dry run sent %d copies", n)
 	}
 	sh.take(ctx, "05-replay-dry-run")
-	step(t, ctx, "confirm the replay", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#summary")))
+	step(t, ctx, "confirm the replay", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#replay-done")))
 	if s := text(t, ctx, "#summary"); !strings.Contains(s, "1 sent back") {
 		t.Errorf("replay summary %q, want 1 sent back", s)
 	}
