@@ -16,6 +16,7 @@ type Filter struct {
 	Classes []string // regnotify.error.class values
 	Codes   []string // regnotify.error.code values (Gigya errorCode); a record without a code never matches
 	Topics  []string // regnotify.original.topic values
+	Sites   []string // regnotify.site values; a record without a site never matches
 	// Since and Until bound regnotify.failed.at: Since <= failed at < Until.
 	// A zero value leaves that side open. When either is set, a record
 	// without a readable failure time does not match.
@@ -24,6 +25,10 @@ type Filter struct {
 	// MaxReplays or more is skipped. 0 turns the guard off.
 	MaxReplays int
 }
+
+// HeaderSite is the dead letter's site header (contract: "Dead-letter
+// records"), the value the Sites filter compares.
+const HeaderSite = "regnotify.site"
 
 // Verdict is what replay does with one dead-letter record.
 type Verdict int
@@ -66,6 +71,9 @@ func (f Filter) Decide(m kafka.Message, dlqTopic string) (Verdict, string) {
 		return SkipFilter, ""
 	}
 	if len(f.Topics) > 0 && !matches(h, deadletter.HeaderOriginalTopic, f.Topics) {
+		return SkipFilter, ""
+	}
+	if len(f.Sites) > 0 && !matches(h, HeaderSite, f.Sites) {
 		return SkipFilter, ""
 	}
 	if !f.Since.IsZero() || !f.Until.IsZero() {

@@ -194,9 +194,7 @@ func (r *Replayer) Run(ctx context.Context) (Stats, error) {
 	}
 	w := r.cfg.Writer
 	if w == nil {
-		kw := kafkaio.NewWriterOn(tr, r.cfg.Kafka.Brokers, kafkaio.WriterOptions{
-			Balancer: &originalPartition{}, BatchSize: r.cfg.BatchSize, MaxAttempts: 5,
-		})
+		kw := NewWriter(r.cfg.Kafka.Brokers, tr, r.cfg.BatchSize)
 		defer kafkaio.CloseBounded(r.log, "writer", kw.Close, 10*time.Second)
 		w = kw
 	}
