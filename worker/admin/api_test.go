@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/regnotify/regnotify/worker/admin"
 	"github.com/regnotify/regnotify/worker/control"
+	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/regnotify/regnotify/worker/kafkatest"
 	"github.com/regnotify/regnotify/worker/status"
 )
