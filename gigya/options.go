@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"github.com/regnotify/regnotify/internal/field"
+	"github.com/regnotify/regnotify/events/field"
 )
 
 // AuthMode is how requests authenticate with an application key (userKey).

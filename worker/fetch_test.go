@@ -10,9 +10,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 // A partition whose reader cannot be set up (its offset not set) is not

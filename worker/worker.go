@@ -18,7 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/regnotify/regnotify/events"
-	"github.com/regnotify/regnotify/internal/field"
+	"github.com/regnotify/regnotify/events/field"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 

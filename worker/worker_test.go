@@ -12,9 +12,9 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/eventstest"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 func TestHappyPathBothTypes(t *testing.T) {

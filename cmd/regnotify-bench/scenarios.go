@@ -16,7 +16,7 @@ import (
 	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/internal/wait"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 // bench holds what the scenarios share: the worker binaries and the sizes.

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/regnotify/regnotify/internal/field"
+	"github.com/regnotify/regnotify/events/field"
 )
 
 // flagError turns a configuration error into a usage error. A *field.Error

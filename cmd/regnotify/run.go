@@ -11,8 +11,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/field"
 	"github.com/regnotify/regnotify/gigya"
-	"github.com/regnotify/regnotify/internal/field"
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 )

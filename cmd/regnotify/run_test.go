@@ -21,9 +21,9 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/regnotify/regnotify/internal/field"
+	"github.com/regnotify/regnotify/events/field"
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"

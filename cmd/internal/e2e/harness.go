@@ -48,8 +48,8 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker/kafkatest"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 // Build compiles ./cmd/regnotify of the module the current directory

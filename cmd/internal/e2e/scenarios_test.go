@@ -13,8 +13,8 @@ import (
 	"github.com/regnotify/regnotify/cmd/internal/e2e"
 	"github.com/regnotify/regnotify/events/eventstest"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
-	"github.com/regnotify/regnotify/internal/wait"
 	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 // TestGigyaOutage fails every Gigya call for a while mid-stream, as 500001

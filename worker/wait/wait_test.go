@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/regnotify/regnotify/internal/wait"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 func TestUntil(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/regnotify/regnotify/internal/field"
+	"github.com/regnotify/regnotify/events/field"
 )
 
 func TestErrorf(t *testing.T) {
