@@ -12,6 +12,7 @@ import (
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/quota"
 )
 
 // partitionReader is where the worker is in one assigned partition.
@@ -92,11 +93,12 @@ func (w *Worker) fetch(ctx context.Context, pr *partitionReader, sched *keyed, o
 			return fmt.Errorf("fetch %s/%d: %w", pr.topic, pr.partition, err)
 		}
 		lag.Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
-		if err := w.take(ctx); err != nil {
+		release, err := w.take(ctx, w.budgets.lane(m.Topic))
+		if err != nil {
 			return nil // not taken: uncommitted, refetched by whoever owns the partition next
 		}
 		pr.next = m.Offset + 1
-		w.submit(m, pr.offsets, sched)
+		w.submit(m, pr.offsets, sched, release)
 	}
 }
 
@@ -120,18 +122,19 @@ func (w *Worker) resolveStart(ctx context.Context, pr *partitionReader) {
 	pr.offsets.startAt(resolved)
 }
 
-// submit hands a fetched message, holding its slot, to the scheduler.
-func (w *Worker) submit(m kafka.Message, p *partitionOffsets, sched *keyed) {
+// submit hands a fetched message, holding its slot (given back with
+// release), to the scheduler.
+func (w *Worker) submit(m kafka.Message, p *partitionOffsets, sched *keyed, release func()) {
 	if isTxnMarker(m) {
 		// kafka-go hands out transaction markers as records; they are
 		// not events. Finished at once, nothing to notify.
 		w.log.Debug("skipping a transaction marker", zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
 		p.add(m.Offset)
 		p.finish(m.Offset)
-		<-w.slots
+		release()
 		return
 	}
-	j := &job{msg: m, part: p}
+	j := &job{msg: m, part: p, release: release}
 	j.ev, j.evErr = decode(m)
 	j.key = string(m.Key)
 	if j.key == "" && j.evErr == nil {
@@ -142,26 +145,22 @@ func (w *Worker) submit(m kafka.Message, p *partitionOffsets, sched *keyed) {
 	sched.submit(j)
 }
 
-// take waits until the worker may take one more event: a free concurrency
-// slot, no Gigya outage, dead-letter writes working.
-func (w *Worker) take(ctx context.Context) error {
+// take waits until the worker may take one more event of lane: a free
+// concurrency slot of the lane, no Gigya outage, dead-letter writes working.
+// It returns the function that gives the slot back.
+func (w *Worker) take(ctx context.Context, lane quota.Lane) (release func(), err error) {
 	for {
 		if err := w.outage.wait(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		if w.dlqFails.Load() == 0 {
 			break
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	select {
-	case w.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return w.budgets.slots.Acquire(ctx, lane)
 }
 
 // decode is events.Decode with a panic turned into an invalid event.

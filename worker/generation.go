@@ -40,6 +40,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer cancelProc()
 
 	g := w.newGeneration(gen, cancelProc)
+	w.updateShares(genCtx, gen)
 	w.joined.Store(true)
 	defer w.joined.Store(false)
 	g.sched = newKeyed(w.cfg.Concurrency, func(j *job) { w.runJob(procCtx, j) })

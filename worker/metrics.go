@@ -30,6 +30,7 @@ type Metrics struct {
 	outage          prometheus.Gauge
 	dlqWriteFailing prometheus.Gauge
 	commits         *prometheus.CounterVec
+	rateLimit       *rateCollector // regnotify_rate_limit{site}, from the worker's budgets
 }
 
 // NewMetrics creates the metrics in a new registry, with the Go runtime and
@@ -65,9 +66,10 @@ func NewMetrics() *Metrics {
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regnotify_offset_commits_total", Help: "Offset commits by result (ok, error).",
 		}, []string{"result"}),
+		rateLimit: newRateCollector(),
 	}
 	m.Registry.MustRegister(m.events, m.gigyaRequests, m.gigyaDuration, m.retries, m.inflight, m.lag,
-		m.outage, m.dlqWriteFailing, m.commits,
+		m.outage, m.dlqWriteFailing, m.commits, m.rateLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/tracing"
 )
 
 // Gigya is what the worker needs from the Gigya client. The client signs
@@ -30,6 +31,8 @@ type job struct {
 	ev    events.Event
 	evErr error // the decode error of an invalid event
 	part  *partitionOffsets
+	// release gives the job's concurrency slot back.
+	release func()
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
@@ -39,7 +42,7 @@ func (w *Worker) handle(ctx context.Context, j *job) bool {
 	if j.evErr != nil {
 		return w.deadLetter(ctx, j.msg, ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()})
 	}
-	e, err := w.notify(ctx, j.ev)
+	e, err := w.notify(ctx, j)
 	if err != nil {
 		return false
 	}
@@ -96,7 +99,7 @@ func (b *eventBackOff) NextBackOff() time.Duration {
 	return d
 }
 
-func (w *Worker) newBackOff() *eventBackOff {
+func (w *Worker) newBackOff(clock backoff.Clock) *eventBackOff {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     w.cfg.RetryInitial,
 		RandomizationFactor: 0.5,
@@ -104,27 +107,34 @@ func (w *Worker) newBackOff() *eventBackOff {
 		MaxInterval:         w.cfg.RetryMaxInterval,
 		MaxElapsedTime:      w.cfg.RetryMaxElapsed,
 		Stop:                backoff.Stop,
-		Clock:               w.outage,
+		Clock:               clock,
 	}
 	b.Reset()
 	return &eventBackOff{ExponentialBackOff: b}
 }
 
-// notify calls Gigya for ev until it succeeds, fails for good or runs out of
-// retry budget; Decide says which. The error is non-nil only if ctx ended.
-func (w *Worker) notify(ctx context.Context, ev events.Event) (ending, error) {
+// notify calls Gigya for j's event until it succeeds, fails for good or runs
+// out of retry budget; Decide says which. A 403048 answer is none of these:
+// the event waits for quota and calls again, without backoff and without
+// spending retry budget (eventClock). The error is non-nil only if ctx ended.
+func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
+	ev := j.ev
 	req := gigya.NotifyRequest{UID: ev.UID, SiteUID: ev.SiteUID, CID: ev.CID, Context: ev.EventID}
-	b := w.newBackOff()
+	clock := &eventClock{outage: w.outage}
+	b := w.newBackOff(clock)
 	bctx := backoff.WithContext(b, ctx)
 	var lastErr string
 	for attempts := 1; ; attempts++ {
-		if err := w.gate(ctx, attempts); err != nil {
+		p, err := w.gate(ctx, j, attempts, clock)
+		if err != nil {
 			return ending{}, err
 		}
-		_, err := w.gigya.NotifyRegistration(ctx, req)
+		actx := gigya.WithAttempt(ctx, attempts)
+		sent := clock.outage.Now()
+		_, err = w.gigya.NotifyRegistration(actx, req)
 		if err == nil {
 			w.outage.success()
-			return ending{outcome: OutcomeNotified}, nil
+			return ending{outcome: OutcomeNotified, attempts: attempts}, nil
 		}
 		if ctx.Err() != nil {
 			return ending{}, ctx.Err()
@@ -132,9 +142,17 @@ func (w *Worker) notify(ctx context.Context, ev events.Event) (ending, error) {
 		d := Decide(err)
 		w.account(d, ev.UID)
 		if d.Kind == KindUnknownUser && ev.SiteUID != "" {
-			if e, done := w.confirmLinked(ctx, ev, &d, &err); done {
+			if e, done := w.confirmLinked(actx, j, &d, &err, &p, &sent); done {
+				e.attempts = attempts
 				return e, nil
 			}
+		}
+		if d.Kind == KindRateLimited {
+			// Not the event's failure: the quota's. It waits for a
+			// token at the gate; the call's time is not its budget's.
+			w.budgets.rateLimited(p)
+			clock.exclude(sent)
+			continue
 		}
 		if !d.Retry {
 			return endingOf(d.Outcome, err, attempts), nil
@@ -163,18 +181,60 @@ func (w *Worker) notify(ctx context.Context, ev events.Event) (ending, error) {
 	}
 }
 
-// gate waits at the outage gate and the rate limiter before an attempt.
-func (w *Worker) gate(ctx context.Context, attempt int) error {
-	if err := w.outage.wait(ctx); err != nil {
-		return err
+// gate waits at the outage gate and for the site's quota before an attempt
+// and returns the quota's permits for the call. The quota wait is excluded
+// from the event's retry budget.
+func (w *Worker) gate(ctx context.Context, j *job, attempt int, clock *eventClock) (permits, error) {
+	if err := w.waitOutage(ctx); err != nil {
+		return permits{}, err
 	}
-	if err := w.limiter.Wait(ctx); err != nil {
-		return err
+	p, err := w.waitQuota(ctx, j, clock)
+	if err != nil {
+		return permits{}, err
 	}
 	if attempt > 1 {
 		w.metrics.retries.Inc()
 	}
-	return nil
+	return p, nil
+}
+
+// waitOutage waits at the outage gate; while it is shut the wait is an
+// "outage" span of the event's trace.
+func (w *Worker) waitOutage(ctx context.Context) error {
+	if !w.outage.isOpen() {
+		return nil
+	}
+	span := tracing.StartWait(ctx, "outage")
+	defer span.End()
+	return w.outage.wait(ctx)
+}
+
+// waitQuota takes a token of every budget of j's site, in j's lane.
+func (w *Worker) waitQuota(ctx context.Context, j *job, clock *eventClock) (permits, error) {
+	began := clock.outage.Now()
+	p, err := w.budgets.acquire(ctx, w.siteOf(j), w.budgets.lane(j.msg.Topic))
+	clock.exclude(began)
+	return p, err
+}
+
+// siteOf is the site whose budgets j's calls use.
+func (w *Worker) siteOf(*job) string { return defaultSite }
+
+// eventClock is an event's backoff clock: the outage-aware clock minus the
+// time the event waited for quota (tokens, and calls answered 403048), so
+// that neither counts against its retry budget.
+type eventClock struct {
+	outage   *outage
+	excluded time.Duration
+}
+
+// Now implements backoff.Clock.
+func (c *eventClock) Now() time.Time { return c.outage.Now().Add(-c.excluded) }
+
+// exclude takes the time since since (on the outage clock) out of the
+// retry budget.
+func (c *eventClock) exclude(since time.Time) {
+	c.excluded += max(0, c.outage.Now().Sub(since))
 }
 
 // account tells the outage detector what a failure says about Gigya.
@@ -191,9 +251,10 @@ func (w *Worker) account(d Decision, uid string) {
 // may already exist (an earlier attempt whose answer was lost, or a
 // redelivery). It ends the event as already done, or as rejected (with the
 // original answer) when the confirmation cannot say otherwise; a transient
-// confirmation failure replaces d and err so that the whole is retried.
-func (w *Worker) confirmLinked(ctx context.Context, ev events.Event, d *Decision, err *error) (ending, bool) {
-	done, cerr := w.alreadyLinked(ctx, ev.SiteUID)
+// or rate-limited confirmation replaces d, err, the permits p and the send
+// time sent, so that the whole is retried.
+func (w *Worker) confirmLinked(ctx context.Context, j *job, d *Decision, err *error, p *permits, sent *time.Time) (ending, bool) {
+	done, cp, csent, cerr := w.alreadyLinked(ctx, j)
 	if done {
 		return ending{outcome: OutcomeAlreadyDone}, true
 	}
@@ -201,22 +262,25 @@ func (w *Worker) confirmLinked(ctx context.Context, ev events.Event, d *Decision
 	if cerr == nil || !cd.Retry || cd.Kind == KindBug {
 		return ending{}, false // d stays: rejected with the original answer
 	}
-	w.account(cd, ev.UID)
-	*d, *err = cd, cerr
+	w.account(cd, j.ev.UID)
+	*d, *err, *p, *sent = cd, cerr, cp, csent
 	return ending{}, false
 }
 
-// alreadyLinked asks Gigya whether siteUID is already an account's UID: a
-// link made by an earlier attempt whose answer was lost, or a redelivery.
-func (w *Worker) alreadyLinked(ctx context.Context, siteUID string) (bool, error) {
-	if err := w.limiter.Wait(ctx); err != nil {
-		return false, err
-	}
-	info, err := w.gigya.GetUserInfo(ctx, siteUID)
+// alreadyLinked asks Gigya whether j's siteUID is already an account's UID:
+// a link made by an earlier attempt whose answer was lost, or a redelivery.
+// It returns the permits of its call and when it was sent.
+func (w *Worker) alreadyLinked(ctx context.Context, j *job) (bool, permits, time.Time, error) {
+	p, err := w.budgets.acquire(ctx, w.siteOf(j), w.budgets.lane(j.msg.Topic))
 	if err != nil {
-		return false, err
+		return false, p, time.Time{}, err
 	}
-	return info.IsSiteUID, nil
+	sent := w.outage.Now()
+	info, err := w.gigya.GetUserInfo(ctx, j.ev.SiteUID)
+	if err != nil {
+		return false, p, sent, err
+	}
+	return info.IsSiteUID, p, sent, nil
 }
 
 // sleep waits d or until ctx ends.

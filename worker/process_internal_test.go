@@ -54,7 +54,7 @@ func TestBudgetRunningOutAsOutageOpensIsNotExhausted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	e, err := w.notify(ctx, events.Event{UID: "victim", EventID: "e"})
+	e, err := w.notify(ctx, &job{ev: events.Event{UID: "victim", EventID: "e"}})
 	if !w.outage.isOpen() {
 		t.Fatal("the outage did not open: the test did not set up its case")
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/field"
@@ -132,9 +131,10 @@ type Worker struct {
 	now     func() time.Time
 
 	dialer  *kafka.Dialer
-	limiter *rate.Limiter
+	budgets *budgets // rate governors per site and quota, slots per lane (budget.go)
 	outage  *outage
-	slots   chan struct{} // one per event in flight
+	// sharesSet: a generation has set the budgets' shares.
+	sharesSet atomic.Bool
 
 	joined      atomic.Bool
 	readerFails atomic.Int64 // partitions whose reader cannot be set up now
@@ -167,15 +167,15 @@ func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	limit, burst := rate.Inf, 1
-	if cfg.RateLimit > 0 {
-		limit = rate.Limit(cfg.RateLimit)
+	b, err := newBudgets(cfg)
+	if err != nil {
+		return nil, err
 	}
+	metrics.rateLimit.src.Store(b)
 	w := &Worker{
 		cfg: cfg, gigya: g, dlq: dlq, metrics: metrics, log: log, now: cfg.Now,
 		dialer:     dialer,
-		limiter:    rate.NewLimiter(limit, burst),
-		slots:      make(chan struct{}, cfg.Concurrency),
+		budgets:    b,
 		beatLimit:  2*cfg.CommitInterval + 2*time.Minute,
 		openReader: kafkaio.OpenPartition,
 	}
@@ -362,7 +362,7 @@ func (w *Worker) runJob(ctx context.Context, j *job) {
 		j.part.finish(j.msg.Offset)
 	}
 	w.metrics.inflight.Dec()
-	<-w.slots
+	j.release()
 }
 
 // handleSafely is handle, with a panic turned into a dead letter: a bug
