@@ -56,24 +56,65 @@ type budgetSite struct {
 	topics    []string // consumed topics whose events may go to the site
 }
 
-// budgetSites lists the sites of cfg with the topics that feed each.
-// Without Config.Sites there is one site, "default", fed by every consumed
-// topic.
+// budgetSites lists the sites of cfg with the consumed topics that feed
+// each: a topic routed to the site, a topic routed per record (siteFrom,
+// which may reach every site), and with a single site every topic without a
+// route. Without Config.Sites there is one site, DefaultSite, with
+// Config.RateLimit, fed by every consumed topic.
 func budgetSites(cfg Config) []budgetSite {
-	return []budgetSite{{name: defaultSite, rateLimit: cfg.RateLimit, topics: slices.Clone(cfg.Topics)}}
+	consumed := cfg.consumedTopics()
+	if len(cfg.Sites) == 0 {
+		return []budgetSite{{name: DefaultSite, rateLimit: cfg.RateLimit, topics: consumed}}
+	}
+	out := make([]budgetSite, 0, len(cfg.Sites))
+	for _, s := range cfg.Sites {
+		bs := budgetSite{name: s.Name, rateLimit: s.RateLimit, quota: s.Quota}
+		for _, t := range consumed {
+			tc := cfg.TopicConfig[t]
+			perRecord := tc.SiteFrom != (SiteFrom{})
+			if tc.Site == s.Name || perRecord || (tc.Site == "" && len(cfg.Sites) == 1) {
+				bs.topics = append(bs.topics, t)
+			}
+		}
+		out = append(out, bs)
+	}
+	return out
 }
 
-// defaultSite is the name of the one site of a configuration without sites.
-const defaultSite = "default"
+// consumedTopics are the live and the bulk topics, each once.
+func (c Config) consumedTopics() []string {
+	ts := slices.Concat(c.Topics, c.BulkTopics)
+	seen := make(map[string]bool, len(ts))
+	return slices.DeleteFunc(ts, func(t string) bool {
+		dup := seen[t]
+		seen[t] = true
+		return dup
+	})
+}
 
-// budgetQuotas is Config.Quotas: named group-wide budgets.
-func budgetQuotas(Config) map[string]float64 { return nil }
+// bulkTopics is the set of the bulk lane's topics: BulkTopics and the
+// topics whose TopicConfig says lane bulk.
+func bulkTopics(cfg Config) map[string]bool {
+	bulk := make(map[string]bool)
+	for _, t := range cfg.BulkTopics {
+		bulk[t] = true
+	}
+	for t, tc := range cfg.TopicConfig {
+		if tc.Lane == LaneBulk {
+			bulk[t] = true
+		}
+	}
+	return bulk
+}
 
-// bulkTopics is the set of the bulk lane's topics.
-func bulkTopics(Config) map[string]bool { return map[string]bool{} }
-
-// bulkConcurrency is the most slots bulk events may hold.
-func bulkConcurrency(cfg Config) int { return max(cfg.Concurrency/2, 1) }
+// bulkConcurrency is the most slots bulk events may hold: BulkConcurrency,
+// by default half of Concurrency.
+func bulkConcurrency(cfg Config) int {
+	if cfg.BulkConcurrency > 0 {
+		return cfg.BulkConcurrency
+	}
+	return max(cfg.Concurrency/2, 1)
+}
 
 func newBudgets(cfg Config) (*budgets, error) {
 	slots, err := quota.NewSlots(cfg.Concurrency, bulkConcurrency(cfg))
@@ -83,8 +124,8 @@ func newBudgets(cfg Config) (*budgets, error) {
 	b := &budgets{slots: slots, sites: make(map[string]*siteBudget), bulk: bulkTopics(cfg)}
 	sites := budgetSites(cfg)
 	quotas := make(map[string]*fedGovernor)
-	for _, name := range slices.Sorted(maps.Keys(budgetQuotas(cfg))) {
-		g, err := newGovernor(budgetQuotas(cfg)[name])
+	for _, name := range slices.Sorted(maps.Keys(cfg.Quotas)) {
+		g, err := newGovernor(cfg.Quotas[name])
 		if err != nil {
 			return nil, fmt.Errorf("worker: quota %q: %w", name, err)
 		}

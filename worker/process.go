@@ -217,8 +217,17 @@ func (w *Worker) waitQuota(ctx context.Context, j *job, clock *eventClock) (perm
 	return p, err
 }
 
-// siteOf is the site whose budgets j's calls use.
-func (w *Worker) siteOf(*job) string { return defaultSite }
+// siteOf is the site whose budgets j's calls use: the topic's fixed site,
+// else the only site.
+func (w *Worker) siteOf(j *job) string {
+	if len(w.cfg.Sites) == 0 {
+		return DefaultSite
+	}
+	if s := w.cfg.TopicConfig[j.msg.Topic].Site; s != "" {
+		return s
+	}
+	return w.cfg.Sites[0].Name
+}
 
 // eventClock is an event's backoff clock: the outage-aware clock minus the
 // time the event waited for quota (tokens, and calls answered 403048), so

@@ -285,7 +285,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		ID:                w.cfg.Group,
 		Brokers:           w.cfg.Kafka.Brokers,
 		Dialer:            w.dialer,
-		Topics:            w.cfg.Topics,
+		Topics:            w.cfg.consumedTopics(), // live and bulk
 		StartOffset:       start,
 		SessionTimeout:    w.cfg.SessionTimeout,
 		RebalanceTimeout:  w.cfg.RebalanceTimeout,
@@ -317,7 +317,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("consumer group: %w", err)
 	}
-	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.cfg.Topics),
+	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.cfg.consumedTopics()),
 		zap.String("dlqTopic", w.cfg.DLQTopic), zap.Int("concurrency", w.cfg.Concurrency), zap.Stringer("kafka", w.cfg.Kafka))
 
 	eg, egCtx := errgroup.WithContext(ctx)
