@@ -135,10 +135,14 @@ func (w *Worker) submit(m kafka.Message, p *partitionOffsets, sched *keyed, rele
 		return
 	}
 	j := &job{msg: m, part: p, release: release}
+	_, j.span = w.cfg.Tracing.StartEvent(context.Background(), &m, w.cfg.Group)
 	j.ev, j.evErr = decode(m)
 	j.key = string(m.Key)
 	if j.key == "" && j.evErr == nil {
 		j.key = j.ev.UID
+	}
+	if w.cfg.Tracing != nil {
+		j.span.Describe(w.siteOf(j), w.budgets.lane(m.Topic).String(), j.ev.EventID)
 	}
 	p.add(m.Offset)
 	w.metrics.inflight.Inc()

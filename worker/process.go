@@ -33,19 +33,24 @@ type job struct {
 	part  *partitionOffsets
 	// release gives the job's concurrency slot back.
 	release func()
+	span    tracing.Event // the event's trace span; zero with tracing off
+	end     ending        // how it ended, once handle returned true
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
 // already done, or durably dead-lettered. It returns false only when ctx
 // ended first; the event is then left uncommitted and will be redelivered.
 func (w *Worker) handle(ctx context.Context, j *job) bool {
+	ctx = j.span.Into(ctx)
 	if j.evErr != nil {
-		return w.deadLetter(ctx, j.msg, ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()})
+		j.end = ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()}
+		return w.deadLetter(ctx, j.msg, j.end)
 	}
 	e, err := w.notify(ctx, j)
 	if err != nil {
 		return false
 	}
+	j.end = e
 	switch e.outcome {
 	case OutcomeNotified, OutcomeAlreadyDone:
 		w.metrics.events.WithLabelValues(j.msg.Topic, e.outcome).Inc()

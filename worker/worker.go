@@ -383,6 +383,9 @@ func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup, leave 
 func (w *Worker) runJob(ctx context.Context, j *job) {
 	if w.handleSafely(ctx, j) {
 		j.part.finish(j.msg.Offset)
+		j.span.End(j.end.outcome, j.end.attempts) // after the dead-letter write
+	} else {
+		j.span.End("abandoned", j.end.attempts) // redelivered to the next owner
 	}
 	w.metrics.inflight.Dec()
 	j.release()
@@ -395,7 +398,8 @@ func (w *Worker) handleSafely(ctx context.Context, j *job) (finished bool) {
 		if r := recover(); r != nil {
 			w.log.Error("internal error handling an event", zap.String("topic", j.msg.Topic),
 				zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset), zap.Any("panic", r))
-			finished = w.deadLetter(ctx, j.msg, ending{outcome: OutcomeDLQRejected, message: fmt.Sprintf("internal error: %v", r)})
+			j.end = ending{outcome: OutcomeDLQRejected, message: fmt.Sprintf("internal error: %v", r)}
+			finished = w.deadLetter(j.span.Into(ctx), j.msg, j.end)
 		}
 	}()
 	return w.handle(ctx, j)
