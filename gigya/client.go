@@ -52,13 +52,13 @@ const (
 // Client calls Gigya. It is safe for concurrent use; create one per process
 // and call Close when done.
 type Client struct {
-	cfg       config
-	http      *http.Client
-	ep        atomic.Pointer[endpoints] // swapped by UseAPIDomain
-	now       func() time.Time
-	observe   func(method, code string, d time.Duration)
-	log       *zap.Logger
-	tr        *tracer // nil without Options.TracerProvider
+	cfg     config
+	http    *http.Client
+	ep      atomic.Pointer[endpoints] // swapped by UseAPIDomain
+	now     func() time.Time
+	observe func(method, code string, d time.Duration)
+	log     *zap.Logger
+	tr      *tracer // nil without Options.TracerProvider
 
 	// Signing on the hot path; nil when the secret is not configured.
 	app, partner *signer
@@ -90,10 +90,10 @@ func New(o Options) (*Client, error) {
 			// with 301001 in JSON, never with an HTTP redirect.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		now:       o.Now,
-		observe:   o.Observe,
-		log:       o.Logger,
-		tr:        newTracer(o.TracerProvider, cfg.baseURL),
+		now:     o.Now,
+		observe: o.Observe,
+		log:     o.Logger,
+		tr:      newTracer(o.TracerProvider, cfg.baseURL),
 	}
 	if c.now == nil {
 		c.now = time.Now
