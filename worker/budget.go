@@ -32,7 +32,6 @@ type budgets struct {
 	sites map[string]*siteBudget
 	// govs are the limited governors, each with the topics feeding it.
 	govs []*fedGovernor
-	bulk map[string]bool // topics of the bulk lane
 }
 
 // siteBudget is what one site's calls wait for.
@@ -81,32 +80,6 @@ func budgetSites(cfg Config) []budgetSite {
 	return out
 }
 
-// consumedTopics are the live and the bulk topics, each once.
-func (c Config) consumedTopics() []string {
-	ts := slices.Concat(c.Topics, c.BulkTopics)
-	seen := make(map[string]bool, len(ts))
-	return slices.DeleteFunc(ts, func(t string) bool {
-		dup := seen[t]
-		seen[t] = true
-		return dup
-	})
-}
-
-// bulkTopics is the set of the bulk lane's topics: BulkTopics and the
-// topics whose TopicConfig says lane bulk.
-func bulkTopics(cfg Config) map[string]bool {
-	bulk := make(map[string]bool)
-	for _, t := range cfg.BulkTopics {
-		bulk[t] = true
-	}
-	for t, tc := range cfg.TopicConfig {
-		if tc.Lane == LaneBulk {
-			bulk[t] = true
-		}
-	}
-	return bulk
-}
-
 // bulkConcurrency is the most slots bulk events may hold: BulkConcurrency,
 // by default half of Concurrency.
 func bulkConcurrency(cfg Config) int {
@@ -121,7 +94,7 @@ func newBudgets(cfg Config) (*budgets, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	b := &budgets{slots: slots, sites: make(map[string]*siteBudget), bulk: bulkTopics(cfg)}
+	b := &budgets{slots: slots, sites: make(map[string]*siteBudget)}
 	sites := budgetSites(cfg)
 	quotas := make(map[string]*fedGovernor)
 	for _, name := range slices.Sorted(maps.Keys(cfg.Quotas)) {
@@ -178,14 +151,6 @@ func newGovernor(limit float64) (*quota.Governor, error) {
 	return g, nil
 }
 
-// lane is the lane of a record of topic.
-func (b *budgets) lane(topic string) quota.Lane {
-	if b.bulk[topic] {
-		return quota.Bulk
-	}
-	return quota.Live
-}
-
 // permits are the tokens one Gigya call took, one per governor of its site.
 type permits struct {
 	site  *siteBudget
@@ -222,6 +187,25 @@ func (b *budgets) rateLimited(p permits) {
 	for i, g := range p.site.govs {
 		g.RateLimited(p.taken[i])
 	}
+}
+
+// rate is the named site's current calls/s (regnotify_rate_limit); 0 for
+// no limit or no such site.
+func (b *budgets) rate(site string) float64 {
+	if sb := b.sites[site]; sb != nil {
+		return sb.rate()
+	}
+	return 0
+}
+
+// traceEvent starts j's event span (tracing on) as the record is fetched,
+// described with what routing and decoding found: site, lane, eventId.
+func (w *Worker) traceEvent(j *job) {
+	if w.cfg.Tracing == nil || j.marker {
+		return
+	}
+	_, j.span = w.cfg.Tracing.StartEvent(context.Background(), &j.msg, w.cfg.Group)
+	j.span.Describe(j.siteName(), j.lane().String(), j.ev.EventID)
 }
 
 // rate is the site's current calls/s: the lowest rate of its budgets, 0 when

@@ -10,9 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/worker/kafkaio"
-	"github.com/regnotify/regnotify/worker/quota"
 )
 
 // partitionReader is where the worker is in one assigned partition.
@@ -92,13 +90,17 @@ func (w *Worker) fetch(ctx context.Context, pr *partitionReader, sched *keyed, o
 			}
 			return fmt.Errorf("fetch %s/%d: %w", pr.topic, pr.partition, err)
 		}
-		lag.Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
-		release, err := w.take(ctx, w.budgets.lane(m.Topic))
-		if err != nil {
+		behind := max(0, m.HighWaterMark-m.Offset-1)
+		lag.Set(float64(behind))
+		pr.offsets.lag.Store(behind)
+		j := w.prepare(ctx, m, pr.offsets)
+		w.traceEvent(j)
+		if err := w.take(ctx, j); err != nil {
+			j.span.End("abandoned", 0)
 			return nil // not taken: uncommitted, refetched by whoever owns the partition next
 		}
 		pr.next = m.Offset + 1
-		w.submit(m, pr.offsets, sched, release)
+		w.submit(j, sched)
 	}
 }
 
@@ -122,59 +124,44 @@ func (w *Worker) resolveStart(ctx context.Context, pr *partitionReader) {
 	pr.offsets.startAt(resolved)
 }
 
-// submit hands a fetched message, holding its slot (given back with
-// release), to the scheduler.
-func (w *Worker) submit(m kafka.Message, p *partitionOffsets, sched *keyed, release func()) {
-	if isTxnMarker(m) {
+// submit hands a prepared job, holding its slot, to the scheduler.
+func (w *Worker) submit(j *job, sched *keyed) {
+	p := j.part
+	if j.marker {
 		// kafka-go hands out transaction markers as records; they are
 		// not events. Finished at once, nothing to notify.
-		w.log.Debug("skipping a transaction marker", zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
-		p.add(m.Offset)
-		p.finish(m.Offset)
-		release()
+		w.log.Debug("skipping a transaction marker", zap.String("topic", j.msg.Topic), zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset))
+		p.add(j.msg.Offset)
+		p.finish(j.msg.Offset)
+		w.releaseSlot(j)
 		return
 	}
-	j := &job{msg: m, part: p, release: release}
-	_, j.span = w.cfg.Tracing.StartEvent(context.Background(), &m, w.cfg.Group)
-	j.ev, j.evErr = decode(m)
-	j.key = string(m.Key)
-	if j.key == "" && j.evErr == nil {
-		j.key = j.ev.UID
-	}
-	if w.cfg.Tracing != nil {
-		j.span.Describe(w.siteOf(j), w.budgets.lane(m.Topic).String(), j.ev.EventID)
-	}
-	p.add(m.Offset)
+	p.add(j.msg.Offset)
 	w.metrics.inflight.Inc()
+	if j.site != nil {
+		j.site.inflight.Add(1)
+	}
 	sched.submit(j)
 }
 
-// take waits until the worker may take one more event of lane: a free
-// concurrency slot of the lane, no Gigya outage, dead-letter writes working.
-// It returns the function that gives the slot back.
-func (w *Worker) take(ctx context.Context, lane quota.Lane) (release func(), err error) {
-	for {
-		if err := w.outage.wait(ctx); err != nil {
-			return nil, err
-		}
-		if w.dlqFails.Load() == 0 {
-			break
-		}
+// take waits until the worker may take one more event: dead-letter writes
+// working, room at its site, and a free concurrency slot. A site that is
+// not ok takes at most parkLimit events (they wait without a slot); beyond
+// that the partition waits for the site.
+func (w *Worker) take(ctx context.Context, j *job) error {
+	for w.dlqFails.Load() != 0 {
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return w.budgets.slots.Acquire(ctx, lane)
-}
-
-// decode is events.Decode with a panic turned into an invalid event.
-func decode(m kafka.Message) (ev events.Event, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("invalid event: the decoder failed on this record (internal error: %v)", r)
+	if s := j.site; s != nil {
+		for !s.health.ok() && s.inflight.Load() >= int64(w.parkLimit) {
+			if err := s.health.wait(ctx); err != nil {
+				return err
+			}
 		}
-	}()
-	return events.Decode(m.Topic, m.Value)
+	}
+	return w.acquireSlot(ctx, j)
 }
 
 // isTxnMarker reports whether m has the shape of a transaction control

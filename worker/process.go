@@ -13,6 +13,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/quota"
 	"github.com/regnotify/regnotify/worker/tracing"
 )
 
@@ -29,10 +30,16 @@ type job struct {
 	msg   kafka.Message
 	key   string // ordering key: the record key, else the uid; "" = unordered
 	ev    events.Event
-	evErr error // the decode error of an invalid event
+	evErr error // the decode (or routing) error of an invalid event
 	part  *partitionOffsets
-	// release gives the job's concurrency slot back.
+	site  *site  // nil: routed to no site (evErr says why)
+	route *route // the topic's; nil for a transaction marker
+	// slot: the job holds a concurrency slot of its lane (release gives
+	// it back). It gives it up while its site is not ok, so that a
+	// waiting site never holds every slot.
+	slot    bool
 	release func()
+	marker  bool          // a transaction marker, not an event
 	span    tracing.Event // the event's trace span; zero with tracing off
 	end     ending        // how it ended, once handle returned true
 }
@@ -42,9 +49,12 @@ type job struct {
 // ended first; the event is then left uncommitted and will be redelivered.
 func (w *Worker) handle(ctx context.Context, j *job) bool {
 	ctx = j.span.Into(ctx)
+	if err := w.awaitDecode(ctx, j); err != nil {
+		return false
+	}
 	if j.evErr != nil {
 		j.end = ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()}
-		return w.deadLetter(ctx, j.msg, j.end)
+		return w.deadLetter(ctx, j, j.end)
 	}
 	e, err := w.notify(ctx, j)
 	if err != nil {
@@ -53,11 +63,19 @@ func (w *Worker) handle(ctx context.Context, j *job) bool {
 	j.end = e
 	switch e.outcome {
 	case OutcomeNotified, OutcomeAlreadyDone:
-		w.metrics.events.WithLabelValues(j.msg.Topic, e.outcome).Inc()
+		w.metrics.events.WithLabelValues(j.siteName(), j.msg.Topic, e.outcome).Inc()
 		return true
 	default:
-		return w.deadLetter(ctx, j.msg, e)
+		return w.deadLetter(ctx, j, e)
 	}
+}
+
+// siteName is the job's site label: "" when routed to none.
+func (j *job) siteName() string {
+	if j.site == nil {
+		return ""
+	}
+	return j.site.name
 }
 
 // ending is how an event ended: its outcome and, for a dead letter, why.
@@ -118,34 +136,37 @@ func (w *Worker) newBackOff(clock backoff.Clock) *eventBackOff {
 	return &eventBackOff{ExponentialBackOff: b}
 }
 
-// notify calls Gigya for j's event until it succeeds, fails for good or runs
-// out of retry budget; Decide says which. A 403048 answer is none of these:
-// the event waits for quota and calls again, without backoff and without
-// spending retry budget (eventClock). The error is non-nil only if ctx ended.
+// notify calls the site's Gigya for j's event until it succeeds, fails for
+// good or runs out of retry budget; Decide says which. Site-wide answers
+// never end the event: the site goes misconfigured and the event waits,
+// or (301001) the site follows Gigya's apiDomain and the event retries at
+// once. A 403048 answer does not end it either: the event waits for quota
+// and calls again, without backoff and without spending retry budget
+// (eventClock). The error is non-nil only if ctx ended.
 func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
-	ev := j.ev
+	s, ev := j.site, j.ev
 	req := gigya.NotifyRequest{UID: ev.UID, SiteUID: ev.SiteUID, CID: ev.CID, Context: ev.EventID}
-	clock := &eventClock{outage: w.outage}
+	clock := &eventClock{base: s.health}
 	b := w.newBackOff(clock)
 	bctx := backoff.WithContext(b, ctx)
-	var lastErr string
+	var lastErr, followed string
 	for attempts := 1; ; attempts++ {
 		p, err := w.gate(ctx, j, attempts, clock)
 		if err != nil {
 			return ending{}, err
 		}
 		actx := gigya.WithAttempt(ctx, attempts)
-		sent := clock.outage.Now()
-		_, err = w.gigya.NotifyRegistration(actx, req)
+		sent := clock.base.Now()
+		_, err = s.gigya.NotifyRegistration(actx, req)
 		if err == nil {
-			w.outage.success()
+			s.health.success()
 			return ending{outcome: OutcomeNotified, attempts: attempts}, nil
 		}
 		if ctx.Err() != nil {
 			return ending{}, ctx.Err()
 		}
 		d := Decide(err)
-		w.account(d, ev.UID)
+		w.account(s, d, ev.UID)
 		if d.Kind == KindUnknownUser && ev.SiteUID != "" {
 			if e, done := w.confirmLinked(actx, j, &d, &err, &p, &sent); done {
 				e.attempts = attempts
@@ -159,19 +180,23 @@ func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 			clock.exclude(sent)
 			continue
 		}
+		if w.siteWide(s, d, err, &followed) {
+			continue // waits at the gate, or retries at the new data center
+		}
 		if !d.Retry {
 			return endingOf(d.Outcome, err, attempts), nil
 		}
 		b.harder = d.Harder
 		if msg := err.Error(); msg != lastErr {
-			w.log.Debug("transient Gigya failure, will retry", zap.String("eventId", ev.EventID), zap.Int("attempt", attempts), zap.String("error", msg))
+			w.log.Debug("transient Gigya failure, will retry", zap.String("site", s.name), zap.String("eventId", ev.EventID), zap.Int("attempt", attempts), zap.String("error", msg))
 			lastErr = msg
 		}
 		next := bctx.NextBackOff()
-		if next == backoff.Stop && d.Health == HealthDown && w.outage.isOpen() {
-			// The budget ran out just as Gigya went down as a whole: the
-			// event waits out the outage at the gate and gets one more
-			// attempt after it, instead of a dead letter for the outage.
+		if next == backoff.Stop && d.Health == HealthDown && !s.health.ok() {
+			// The budget ran out just as the site went down as a whole:
+			// the event waits out the outage at the gate and gets one
+			// more attempt after it, instead of a dead letter for the
+			// outage.
 			continue
 		}
 		if next == backoff.Stop {
@@ -186,12 +211,43 @@ func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 	}
 }
 
-// gate waits at the outage gate and for the site's quota before an attempt
-// and returns the quota's permits for the call. The quota wait is excluded
-// from the event's retry budget.
+// siteWide handles an answer about the site rather than the event and
+// reports whether it was one. A misconfiguration marks the site (the
+// event then waits at the gate). 301001 moves the site's client to the
+// answer's apiDomain; the same apiDomain named again to the same event,
+// after it followed it, marks the site misconfigured instead of looping.
+func (w *Worker) siteWide(s *site, d Decision, err error, followed *string) bool {
+	switch d.Kind {
+	case KindSiteWide:
+		s.health.misconfigure(siteCode(err))
+		return true
+	case KindWrongDataCenter:
+		var ge *gigya.Error
+		errors.As(err, &ge)
+		if ge.APIDomain != "" && ge.APIDomain != *followed {
+			if now := w.followDataCenter(s, err); now != "" {
+				*followed = now
+				return true
+			}
+		}
+		s.health.misconfigure(301001)
+		return true
+	}
+	return false
+}
+
+// gate waits before an attempt until the site is ok (without a slot
+// meanwhile), then for a slot of the event's lane and the site's budgets,
+// and returns the budgets' permits for the call. The quota wait is
+// excluded from the event's retry budget.
 func (w *Worker) gate(ctx context.Context, j *job, attempt int, clock *eventClock) (permits, error) {
-	if err := w.waitOutage(ctx); err != nil {
+	if err := w.waitSite(ctx, j); err != nil {
 		return permits{}, err
+	}
+	if !j.slot {
+		if err := w.acquireSlot(ctx, j); err != nil {
+			return permits{}, err
+		}
 	}
 	p, err := w.waitQuota(ctx, j, clock)
 	if err != nil {
@@ -203,61 +259,85 @@ func (w *Worker) gate(ctx context.Context, j *job, attempt int, clock *eventCloc
 	return p, nil
 }
 
-// waitOutage waits at the outage gate; while it is shut the wait is an
-// "outage" span of the event's trace.
-func (w *Worker) waitOutage(ctx context.Context) error {
-	if !w.outage.isOpen() {
+// waitSite waits until j's site is ok, without a slot meanwhile; the wait
+// is an "outage" span of the event's trace.
+func (w *Worker) waitSite(ctx context.Context, j *job) error {
+	s := j.site
+	if s.health.ok() {
 		return nil
 	}
 	span := tracing.StartWait(ctx, "outage")
 	defer span.End()
-	return w.outage.wait(ctx)
+	for !s.health.ok() {
+		w.releaseSlot(j)
+		s.parked.Add(1)
+		err := s.health.wait(ctx)
+		s.parked.Add(-1)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitQuota takes a token of every budget of j's site, in j's lane.
 func (w *Worker) waitQuota(ctx context.Context, j *job, clock *eventClock) (permits, error) {
-	began := clock.outage.Now()
-	p, err := w.budgets.acquire(ctx, w.siteOf(j), w.budgets.lane(j.msg.Topic))
+	began := clock.base.Now()
+	p, err := w.budgets.acquire(ctx, j.siteName(), j.lane())
 	clock.exclude(began)
 	return p, err
 }
 
-// siteOf is the site whose budgets j's calls use: the topic's fixed site,
-// else the only site.
-func (w *Worker) siteOf(j *job) string {
-	if len(w.cfg.Sites) == 0 {
-		return DefaultSite
+// lane is j's lane, from its topic's route.
+func (j *job) lane() quota.Lane {
+	if j.route != nil && j.route.lane == LaneBulk {
+		return quota.Bulk
 	}
-	if s := w.cfg.TopicConfig[j.msg.Topic].Site; s != "" {
-		return s
-	}
-	return w.cfg.Sites[0].Name
+	return quota.Live
 }
 
-// eventClock is an event's backoff clock: the outage-aware clock minus the
-// time the event waited for quota (tokens, and calls answered 403048), so
-// that neither counts against its retry budget.
+// eventClock is an event's backoff clock: the site's outage-aware clock
+// minus the time the event waited for quota (tokens, and calls answered
+// 403048), so that neither counts against its retry budget.
 type eventClock struct {
-	outage   *outage
+	base     backoff.Clock
 	excluded time.Duration
 }
 
 // Now implements backoff.Clock.
-func (c *eventClock) Now() time.Time { return c.outage.Now().Add(-c.excluded) }
+func (c *eventClock) Now() time.Time { return c.base.Now().Add(-c.excluded) }
 
-// exclude takes the time since since (on the outage clock) out of the
-// retry budget.
+// exclude takes the time since since (on the base clock) out of the retry
+// budget.
 func (c *eventClock) exclude(since time.Time) {
-	c.excluded += max(0, c.outage.Now().Sub(since))
+	c.excluded += max(0, c.base.Now().Sub(since))
 }
 
-// account tells the outage detector what a failure says about Gigya.
-func (w *Worker) account(d Decision, uid string) {
+// acquireSlot takes a concurrency slot of j's lane for j.
+func (w *Worker) acquireSlot(ctx context.Context, j *job) error {
+	release, err := w.budgets.slots.Acquire(ctx, j.lane())
+	if err != nil {
+		return err
+	}
+	j.slot, j.release = true, release
+	return nil
+}
+
+// releaseSlot gives j's slot back.
+func (w *Worker) releaseSlot(j *job) {
+	if j.slot {
+		j.slot = false
+		j.release()
+	}
+}
+
+// account tells the site's outage detector what a failure says about it.
+func (w *Worker) account(s *site, d Decision, uid string) {
 	switch d.Health {
 	case HealthDown:
-		w.outage.failure(uid)
+		s.health.failure(uid)
 	case HealthUp:
-		w.outage.success()
+		s.health.success()
 	}
 }
 
@@ -265,32 +345,34 @@ func (w *Worker) account(d Decision, uid string) {
 // may already exist (an earlier attempt whose answer was lost, or a
 // redelivery). It ends the event as already done, or as rejected (with the
 // original answer) when the confirmation cannot say otherwise; a transient
-// or rate-limited confirmation replaces d, err, the permits p and the send
-// time sent, so that the whole is retried.
+// or rate-limited or site-wide confirmation failure replaces d, err, the
+// permits p and the send time sent, so that the whole is retried (or waits
+// for the site or the quota).
 func (w *Worker) confirmLinked(ctx context.Context, j *job, d *Decision, err *error, p *permits, sent *time.Time) (ending, bool) {
 	done, cp, csent, cerr := w.alreadyLinked(ctx, j)
 	if done {
 		return ending{outcome: OutcomeAlreadyDone}, true
 	}
 	cd := Decide(cerr)
-	if cerr == nil || !cd.Retry || cd.Kind == KindBug {
+	siteWide := cd.Kind == KindSiteWide || cd.Kind == KindWrongDataCenter
+	if cerr == nil || !cd.Retry && !siteWide || cd.Kind == KindBug {
 		return ending{}, false // d stays: rejected with the original answer
 	}
-	w.account(cd, j.ev.UID)
+	w.account(j.site, cd, j.ev.UID)
 	*d, *err, *p, *sent = cd, cerr, cp, csent
 	return ending{}, false
 }
 
-// alreadyLinked asks Gigya whether j's siteUID is already an account's UID:
-// a link made by an earlier attempt whose answer was lost, or a redelivery.
-// It returns the permits of its call and when it was sent.
+// alreadyLinked asks the site's Gigya whether j's siteUID is already an
+// account's UID: a link made by an earlier attempt whose answer was lost,
+// or a redelivery. It returns the permits of its call and when it was sent.
 func (w *Worker) alreadyLinked(ctx context.Context, j *job) (bool, permits, time.Time, error) {
-	p, err := w.budgets.acquire(ctx, w.siteOf(j), w.budgets.lane(j.msg.Topic))
+	p, err := w.budgets.acquire(ctx, j.siteName(), j.lane())
 	if err != nil {
 		return false, p, time.Time{}, err
 	}
-	sent := w.outage.Now()
-	info, err := w.gigya.GetUserInfo(ctx, j.ev.SiteUID)
+	sent := j.site.health.Now()
+	info, err := j.site.gigya.GetUserInfo(ctx, j.ev.SiteUID)
 	if err != nil {
 		return false, p, sent, err
 	}
