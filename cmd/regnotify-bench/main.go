@@ -15,7 +15,9 @@
 // sharing a budget equal to the simulator's quota), unknown-quota (the
 // budget ten times the real quota), scale-out (1 → 3 → 2 replicas at a
 // budget) and bulk-vs-live (live latency beside a bulk backlog, with the
-// lanes off as the baseline).
+// lanes off as the baseline). Tracing (issue 16): tracing-cost, the
+// zero-latency CPU per event with tracing on (all and a tenth of the events
+// sampled, exported to an in-process OTLP/HTTP sink) as ratios to off.
 //
 // -smoke runs every scenario with tiny sizes and no targets; the package's
 // test does that so the command cannot rot.
@@ -67,6 +69,7 @@ type config struct {
 	quotaEvents, bulkEvents  int
 	scalePhase, liveDuration time.Duration
 	bulkHead                 time.Duration
+	tracingEvents            int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -99,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.bulkEvents, "bulk-events", 100_000, "bulk-vs-live: bulk backlog size")
 	fs.Float64Var(&c.liveRate, "live-rate", 10, "bulk-vs-live: live events/s offered")
 	fs.DurationVar(&c.liveDuration, "live-duration", 20*time.Second, "bulk-vs-live: how long live events are offered")
+	fs.IntVar(&c.tracingEvents, "tracing-events", 20_000, "tracing-cost: backlog size of each run (-zero-runs runs per variant)")
 	fs.DurationVar(&c.bulkHead, "bulk-head", 3*time.Second, "bulk-vs-live: how long the bulk backlog runs alone first")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -127,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		small("zero-runs", &c.zeroRuns, 1)
 		small("quota-events", &c.quotaEvents, 200)
 		small("bulk-events", &c.bulkEvents, 500)
+		small("tracing-events", &c.tracingEvents, 300)
 		durations := map[string]*time.Duration{"scale-phase": &c.scalePhase, "live-duration": &c.liveDuration, "bulk-head": &c.bulkHead}
 		for name, v := range map[string]time.Duration{"scale-phase": 4 * time.Second, "live-duration": 2 * time.Second, "bulk-head": time.Second} {
 			if !set[name] {
@@ -200,6 +205,7 @@ var scenarios = []scenario{
 	{"unknown-quota", (*bench).unknownQuota},
 	{"scale-out", (*bench).scaleOut},
 	{"bulk-vs-live", (*bench).bulkVsLive},
+	{"tracing-cost", (*bench).tracingCost},
 }
 
 func runBench(ctx context.Context, cfg config, logf func(string, ...any)) (*report, error) {
