@@ -34,8 +34,9 @@ type job struct {
 	route *route // the topic's; nil for a transaction marker
 	// slot: the job holds a concurrency slot. It gives it up while its
 	// site is not ok, so that a waiting site never holds every slot.
-	slot   bool
-	marker bool // a transaction marker, not an event
+	slot     bool
+	overSlot bool // the slot is over the limit (see reacquireSlot)
+	marker   bool // a transaction marker, not an event
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
@@ -229,7 +230,7 @@ func (w *Worker) gate(ctx context.Context, j *job, attempt int) error {
 		}
 	}
 	if !j.slot {
-		if err := w.acquireSlot(ctx, j); err != nil {
+		if err := w.reacquireSlot(ctx, j); err != nil {
 			return err
 		}
 	}
@@ -253,9 +254,32 @@ func (w *Worker) acquireSlot(ctx context.Context, j *job) error {
 	}
 }
 
+// reacquireSlot takes a slot back for a job that waited without one. It
+// waits at most a second, then runs over the limit: every slot may be held
+// by events queued behind waiting ones with their key, which cannot run
+// before it (a deadlock otherwise). The overrun is bounded by the events
+// that waited, and the site's budget still paces the calls.
+func (w *Worker) reacquireSlot(ctx context.Context, j *job) error {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case w.slots <- struct{}{}:
+		j.slot = true
+	case <-t.C:
+		j.slot, j.overSlot = true, true
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
 // releaseSlot gives j's slot back.
 func (w *Worker) releaseSlot(j *job) {
-	if j.slot {
+	switch {
+	case !j.slot:
+	case j.overSlot:
+		j.slot, j.overSlot = false, false
+	default:
 		j.slot = false
 		<-w.slots
 	}

@@ -431,8 +431,8 @@ func TestWrongDataCenterFollowed(t *testing.T) {
 func TestOneSiteOutageLeavesTheOtherFlowing(t *testing.T) {
 	sw := newSitesWorld(t, worldOptions{names: []string{"brand-a", "brand-b"}})
 	a, b := sw.sites["brand-a"], sw.sites["brand-b"]
-	sw.cfg.Concurrency = 8 // a's waiting events would take every slot if they held them
-	sw.cfg.Sites[1].RateLimit = 60 // paces both runs: the ratio measures slots, not the CPU
+	sw.cfg.Concurrency = 8               // a's waiting events would take every slot if they held them
+	sw.cfg.Sites[1].RateLimit = 60       // paces both runs: the ratio measures slots, not the CPU
 	sw.cfg.RetryMaxElapsed = time.Second // far shorter than the outage
 	r := sw.start(t, sw.cfg)
 	const nb = 90
@@ -733,5 +733,50 @@ func TestDecodeWaitsForSchemaRegistry(t *testing.T) {
 	}
 	if got := waiting.value(); got != 0 {
 		t.Errorf("regnotify_decode_waiting = %v after the registry came back, want 0", got)
+	}
+}
+
+// Events of one key queued behind one that waits for its site hold slots;
+// when the site resumes, the waiting one must still get to run (not wait
+// for a slot that only the events behind it could free), and the key's
+// order is kept. Two slots, one hot key, several outages.
+func TestHotKeyResumesAfterOutage(t *testing.T) {
+	sw := newSitesWorld(t, worldOptions{names: []string{"brand-a"}})
+	a := sw.sites["brand-a"]
+	sw.cfg.Concurrency = 2
+	sw.cfg.OutageThreshold, sw.cfg.OutageMinUsers = 1, 1
+	r := sw.start(t, sw.cfg)
+	const rounds, per = 3, 6
+	for round := range rounds {
+		if err := sw.sim.SetSiteFaults(a.name, gigyasim.SiteFaults{Outage: gigyasim.OutageError}); err != nil {
+			t.Fatal(err)
+		}
+		var msgs []kafka.Message
+		for i := range per {
+			msgs = append(msgs, regRecord(t, a.topic, fmt.Sprintf("hot-%d-%d", round, i), "_gid_hot"))
+		}
+		sw.kc.Produce(t, msgs...)
+		wait.Eventually(t, 20*time.Second, "brand-a in outage", func() bool { return siteState(r.metrics, a.name, worker.StateOutage) == 1 })
+		if err := sw.sim.SetSiteFaults(a.name, gigyasim.SiteFaults{}); err != nil {
+			t.Fatal(err)
+		}
+		wait.Eventually(t, 30*time.Second, fmt.Sprintf("round %d: every event of the hot key", round), func() bool {
+			return siteOutcome(r.metrics, a.name, a.topic, worker.OutcomeNotified) == (round+1)*per
+		})
+	}
+	var got []string
+	for _, c := range sw.sim.CallsAt(a.name, "_gid_hot") {
+		if c.Code == 0 {
+			got = append(got, c.Context)
+		}
+	}
+	var want []string
+	for round := range rounds {
+		for i := range per {
+			want = append(want, fmt.Sprintf("hot-%d-%d", round, i))
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("successful calls %v, want %v", got, want)
 	}
 }
