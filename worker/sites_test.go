@@ -254,6 +254,13 @@ func TestRoutingByTopicHeaderAndField(t *testing.T) {
 			t.Errorf("regnotify_events_total{site=%q,topic=%q,outcome=notified} = %d, want %d", tt.site, tt.topic, got, tt.want)
 		}
 	}
+	checkRoutingDeadLetters(t, sw)
+}
+
+// checkRoutingDeadLetters checks the dead letters of
+// TestRoutingByTopicHeaderAndField, by record key.
+func checkRoutingDeadLetters(t *testing.T, sw *sitesWorld) {
+	t.Helper()
 	want := map[string]struct{ site, msg string }{ // by the record's eventId or key
 		"k":                   {"brand-a", "invalid"},
 		"_gid_header_unknown": {"", `header "brand" (siteFrom) is "brand-zz"`},
