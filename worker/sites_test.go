@@ -22,6 +22,7 @@ import (
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/admin"
 	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 	"github.com/regnotify/regnotify/worker/kafkatest"
@@ -787,3 +788,6 @@ func TestHotKeyResumesAfterOutage(t *testing.T) {
 		t.Errorf("successful calls %v, want %v", got, want)
 	}
 }
+
+// The worker is the admin server's status source.
+var _ admin.StatusSource = (*worker.Worker)(nil)
