@@ -23,12 +23,12 @@ const (
 	// GetUserInfo); otherwise it is rejected.
 	KindUnknownUser
 	// KindSiteWide is an answer about the site's setup, not the event
-	// (400093, 403003, 403006, 403007, 403010). Today: rejected like
-	// KindRejected. Next: pause the site, do not dead-letter.
+	// (400093, 403003, 403006, 403007, 403010): the site goes
+	// misconfigured and the event waits; never dead-lettered (notify).
 	KindSiteWide
 	// KindWrongDataCenter is 301001: the site lives in another data
-	// center (Error.APIDomain). Today: rejected like KindRejected. Next:
-	// follow apiDomain.
+	// center (Error.APIDomain): the site's client follows it and the event
+	// is retried at once; never dead-lettered (notify).
 	KindWrongDataCenter
 	// KindTransient is a temporary failure of Gigya as a whole (transport
 	// failures, 5xxxxx): retry, and count it towards an outage.

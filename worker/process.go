@@ -37,11 +37,12 @@ type job struct {
 	// slot: the job holds a concurrency slot of its lane (release gives
 	// it back). It gives it up while its site is not ok, so that a
 	// waiting site never holds every slot.
-	slot    bool
-	release func()
-	marker  bool          // a transaction marker, not an event
-	span    tracing.Event // the event's trace span; zero with tracing off
-	end     ending        // how it ended, once handle returned true
+	slot     bool
+	overSlot bool // the slot is over the limit (see reacquireSlot)
+	release  func()
+	marker   bool          // a transaction marker, not an event
+	span     tracing.Event // the event's trace span; zero with tracing off
+	end      ending        // how it ended, once handle returned true
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
@@ -245,7 +246,7 @@ func (w *Worker) gate(ctx context.Context, j *job, attempt int, clock *eventCloc
 		return permits{}, err
 	}
 	if !j.slot {
-		if err := w.acquireSlot(ctx, j); err != nil {
+		if err := w.reacquireSlot(ctx, j); err != nil {
 			return permits{}, err
 		}
 	}
@@ -323,9 +324,32 @@ func (w *Worker) acquireSlot(ctx context.Context, j *job) error {
 	return nil
 }
 
+// reacquireSlot takes a slot of j's lane back for a job that waited
+// without one. It waits at most a second, then runs over the limit: every
+// slot may be held by events queued behind waiting ones with their key,
+// which cannot run before it (a deadlock otherwise). The overrun is bounded
+// by the events that waited, and the site's budget still paces the calls.
+func (w *Worker) reacquireSlot(ctx context.Context, j *job) error {
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := w.acquireSlot(sctx, j)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		j.slot, j.overSlot = true, true
+	}
+	return nil
+}
+
 // releaseSlot gives j's slot back.
 func (w *Worker) releaseSlot(j *job) {
-	if j.slot {
+	switch {
+	case !j.slot:
+	case j.overSlot:
+		j.slot, j.overSlot = false, false
+	default:
 		j.slot = false
 		j.release()
 	}

@@ -112,7 +112,7 @@ func (c Config) validateSites() error {
 			return field.Errorf("Config", "Sites", "site %q: no Gigya client", s.Name)
 		case s.RateLimit < 0:
 			return field.Errorf("Config", "Sites", "site %q: rate limit %v: want 0 (none) or more", s.Name, s.RateLimit)
-		case s.Quota != "" && c.Quotas[s.Quota] == 0:
+		case s.Quota != "" && !hasKey(c.Quotas, s.Quota):
 			return field.Errorf("Config", "Sites", "site %q: unknown quota %q", s.Name, s.Quota)
 		}
 		names[s.Name] = true
@@ -310,4 +310,9 @@ func excerpt(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+func hasKey[V any](m map[string]V, k string) bool {
+	_, ok := m[k]
+	return ok
 }

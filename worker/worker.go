@@ -410,7 +410,7 @@ func (w *Worker) handleSafely(ctx context.Context, j *job) (finished bool) {
 		if r := recover(); r != nil {
 			w.log.Error("internal error handling an event", zap.String("topic", j.msg.Topic),
 				zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset), zap.Any("panic", r))
-			if !j.slot && w.acquireSlot(ctx, j) != nil {
+			if !j.slot && w.reacquireSlot(ctx, j) != nil {
 				finished = false
 				return
 			}
