@@ -31,7 +31,7 @@ func TestSmoke(t *testing.T) {
 	}
 	table := stdout.String()
 	for _, name := range []string{"zero-latency", "latency-50ms", "rate-limited", "naive-baseline", "latency-p99",
-		"replicas-quota", "unknown-quota", "scale-out", "bulk-vs-live"} {
+		"replicas-quota", "unknown-quota", "scale-out", "bulk-vs-live", "tracing-cost"} {
 		if !strings.Contains(table, "| "+name+" |") {
 			t.Errorf("table has no row for %s:\n%s", name, table)
 		}
@@ -63,6 +63,7 @@ func TestSmoke(t *testing.T) {
 		"unknown-quota":  {"ratio_to_quota", "calls_per_event"},
 		"scale-out":      {"budget_per_sec", "max_ratio_1s"},
 		"bulk-vs-live":   {"p99_ms", "lanes_off_p99_ms"},
+		"tracing-cost":   {"cpu_us_per_event_off", "cpu_us_per_event_on_100", "ratio_on_100", "ratio_on_10"},
 	}
 	got := map[string]map[string]any{}
 	for _, s := range rep.Scenarios {
