@@ -152,7 +152,7 @@ func (w *Worker) take(ctx context.Context, j *job) error {
 			return err
 		}
 	}
-	if s := j.site; s != nil {
+	if s := j.site; s != nil && j.evErr == nil { // an invalid event needs no Gigya
 		for !s.health.ok() && s.inflight.Load() >= int64(w.parkLimit) {
 			if err := s.health.wait(ctx); err != nil {
 				return err
