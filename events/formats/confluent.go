@@ -77,7 +77,7 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 	if err != nil {
 		return events.Event{}, err
 	}
-	return d.x.event(r.Topic, doc)
+	return d.x.eventFromDoc(r.Topic, doc)
 }
 
 // schema returns the compiled schema for id, from the cache or the
