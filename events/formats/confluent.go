@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -28,9 +29,10 @@ const SchemaCacheSize = 256
 // compiled is a cached schema: an Avro schema, a JSON Schema, or the reason
 // every record naming this id is invalid.
 type compiled struct {
-	avro    avro.Schema
-	json    *jsonschema.Schema
-	invalid string
+	avro     avro.Schema
+	avroPlan *avroPlan // nil: decode generically (the schema is not a record)
+	json     *jsonschema.Schema
+	invalid  string
 }
 
 // confluentDecoder is the avro and jsonschema formats: the Confluent wire
@@ -45,6 +47,8 @@ type confluentDecoder struct {
 	reg   Registry
 	cache *lru.Cache[int, compiled]
 	sf    singleflight.Group
+	// readers are reused Avro readers (they cost two allocations each).
+	readers sync.Pool
 }
 
 func newConfluent(format string, x *extractor, reg Registry) *confluentDecoder {
@@ -69,9 +73,16 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 		return events.Event{}, &events.Error{Rule: "schema id " + strconv.Itoa(id) + ": " + sch.invalid}
 	}
 	var doc any
-	if d.format == FormatAvro {
+	switch {
+	case d.format == FormatAvro && sch.avroPlan != nil:
+		var v fieldValues
+		if err := d.decodeAvroPlan(sch.avroPlan, id, r.Value[5:], &v); err != nil {
+			return events.Event{}, err
+		}
+		return d.x.event(r.Topic, &v)
+	case d.format == FormatAvro:
 		doc, err = decodeAvro(d.avro, sch.avro, id, r.Value[5:])
-	} else {
+	default:
 		doc, err = decodeJSONSchema(sch.json, id, r.Value[5:])
 	}
 	if err != nil {
@@ -128,7 +139,7 @@ func (d *confluentDecoder) compile(rs RegisteredSchema) compiled {
 		if err != nil {
 			return compiled{invalid: "not a valid Avro schema: " + err.Error()}
 		}
-		return compiled{avro: s}
+		return compiled{avro: s, avroPlan: newAvroPlan(s, d.x)}
 	}
 	s, err := compileJSONSchema(rs.Schema)
 	if err != nil {
@@ -151,6 +162,28 @@ func decodeAvro(api avro.API, s avro.Schema, id int, payload []byte) (any, error
 		return nil, &events.Error{Rule: "does not decode with its Avro schema (id " + strconv.Itoa(id) + "): trailing bytes after the record"}
 	}
 	return v, nil
+}
+
+// decodeAvroPlan reads an Avro binary payload with plan into v; bytes left
+// over after the record are an error, as in decodeAvro. Readers are pooled:
+// strings read alias the reader's slab, which hamba/avro hands out only
+// once, so an event never shares bytes with a later record.
+func (d *confluentDecoder) decodeAvroPlan(plan *avroPlan, id int, payload []byte, v *fieldValues) error {
+	r, _ := d.readers.Get().(*avro.Reader)
+	if r == nil {
+		r = avro.NewReader(nil, 0, avro.WithReaderConfig(d.avro))
+	}
+	defer d.readers.Put(r)
+	r.Reset(payload)
+	r.Error = nil
+	plan.read(r, v)
+	if r.Error != nil {
+		return &events.Error{Rule: "does not decode with its Avro schema (id " + strconv.Itoa(id) + "): " + avroCause(r.Error)}
+	}
+	if r.Peek(); r.Error == nil {
+		return &events.Error{Rule: "does not decode with its Avro schema (id " + strconv.Itoa(id) + "): trailing bytes after the record"}
+	}
+	return nil
 }
 
 // avroCause describes a decoding failure; the library's messages name

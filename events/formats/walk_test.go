@@ -1,9 +1,12 @@
 package formats
 
 import (
+	"time"
+
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/hamba/avro/v2"
 	"strings"
 	"testing"
 
@@ -108,4 +111,91 @@ func TestWalkDepth(t *testing.T) {
 			t.Errorf("depth %d: encoding/json says %v, the walk %v", tt.depth+1, refErr, err)
 		}
 	}
+}
+
+// richAvro has a field of every kind before, between and after the pointed
+// ones, so that skipping is exercised; the pointers go through a record, a
+// nullable string, a union with a record, an array and a map.
+const richAvro = `{"type":"record","name":"R","fields":[
+  {"name":"b","type":"boolean"},{"name":"i","type":"int"},{"name":"f","type":"float"},{"name":"d","type":"double"},
+  {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},
+  {"name":"x","type":{"type":"fixed","name":"X","size":3}},
+  {"name":"arr","type":{"type":"array","items":["null",{"type":"record","name":"Empty","fields":[]}]}},
+  {"name":"m","type":{"type":"map","values":"bytes"}},
+  {"name":"id","type":"string"},
+  {"name":"at","type":["null",{"type":"long","logicalType":"timestamp-micros"}]},
+  {"name":"data","type":{"type":"record","name":"D","fields":[
+    {"name":"u","type":"string"},{"name":"s","type":["string","null"]},{"name":"n","type":"long"}]}},
+  {"name":"u2","type":["null","D"]},
+  {"name":"list","type":{"type":"array","items":"string"}},
+  {"name":"tags","type":{"type":"map","values":"string"}},
+  {"name":"when","type":{"type":"long","logicalType":"timestamp-millis"}}]}`
+
+// FuzzAvroPlanMatchesGeneric: reading a record with the plan accepts and
+// rejects the same payloads as hamba/avro's generic decoding plus
+// Pointer.Lookup, and finds the same event.
+func FuzzAvroPlanMatchesGeneric(f *testing.F) {
+	specs := []map[string]string{
+		{"eventId": "/id", "uid": "/data/u", "siteUid": "/data/s", "occurredAt": "/when", "cid": "/tags/c"},
+		{"eventId": "/list/0", "uid": "/u2/com.x.D/u", "siteUid": "/data/n", "occurredAt": "/at", "type": "/e"},
+		{"eventId": "/id", "uid": "/data", "siteUid": "/m/k", "cid": "/x"},
+	}
+	type pair struct {
+		x    *extractor
+		d    *confluentDecoder
+		plan *avroPlan
+		s    avro.Schema
+	}
+	var pairs []pair
+	for _, fields := range specs {
+		x, err := newExtractor(Spec{Format: FormatAvro, Type: events.UserRegistered, Fields: fields}, allFields)
+		if err != nil {
+			f.Fatal(err)
+		}
+		d := newConfluent(FormatAvro, x, nil)
+		c := d.compile(RegisteredSchema{Schema: strings.ReplaceAll(richAvro, `"name":"R"`, `"name":"R","namespace":"com.x"`)})
+		if c.invalid != "" || c.avroPlan == nil {
+			f.Fatalf("compile: %q, plan %v", c.invalid, c.avroPlan)
+		}
+		pairs = append(pairs, pair{x, d, c.avroPlan, c.avro})
+	}
+	good, err := avro.Marshal(pairs[0].s, map[string]any{
+		"b": true, "i": 3, "f": float32(1), "d": 2.0, "e": "B", "x": [3]byte{1, 2, 3},
+		"arr": []any{nil, map[string]any{"com.x.Empty": map[string]any{}}}, "m": map[string]any{"k": []byte("v")},
+		"id": "c-1", "at": map[string]any{"long.timestamp-micros": time.Unix(1, 2000).UTC()},
+		"data": map[string]any{"u": "_gid_x", "s": map[string]any{"string": "42"}, "n": int64(5)},
+		"u2":   map[string]any{"com.x.D": map[string]any{"u": "u2", "s": nil, "n": int64(1)}},
+		"list": []any{"l0"}, "tags": map[string]any{"c": "web"}, "when": time.Unix(1764151200, 0).UTC(),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	var v fieldValues
+	if err := pairs[0].d.decodeAvroPlan(pairs[0].plan, 1, good, &v); err != nil {
+		f.Fatalf("good record: %v", err)
+	}
+	e, err := pairs[0].x.event("t", &v)
+	if want := (events.Event{EventID: "c-1", Type: events.UserRegistered, OccurredAt: time.Unix(1764151200, 0).UTC(), UID: "_gid_x", SiteUID: "42", CID: "web"}); err != nil || e != want {
+		f.Fatalf("good record: got %+v, %v; want %+v", e, err, want)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{2, 0xfe, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(append(good[:len(good):len(good)], 0))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, p := range pairs {
+			var v fieldValues
+			var got events.Event
+			gotErr := p.d.decodeAvroPlan(p.plan, 1, payload, &v)
+			if gotErr == nil {
+				got, gotErr = p.x.event("t", &v)
+			}
+			var want events.Event
+			doc, wantErr := decodeAvro(p.d.avro, p.s, 1, payload)
+			if wantErr == nil {
+				want, wantErr = p.x.eventFromDoc("t", doc)
+			}
+			sameOutcome(t, payload, got, gotErr, want, wantErr)
+		}
+	})
 }
