@@ -84,6 +84,11 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 		doc, err = decodeAvro(d.avro, sch.avro, id, r.Value[5:])
 	default:
 		doc, err = decodeJSONSchema(sch.json, id, r.Value[5:])
+		if err != nil {
+			return events.Event{}, err
+		}
+		e, err := d.x.eventFromDoc(r.Topic, doc)
+		return detach(e, len(r.Value)), err
 	}
 	if err != nil {
 		return events.Event{}, err
@@ -231,6 +236,21 @@ func decodeJSONSchema(s *jsonschema.Schema, id int, payload []byte) (any, error)
 		return nil, &events.Error{Rule: "does not match its JSON Schema (id " + strconv.Itoa(id) + "): " + schemaCause(err)}
 	}
 	return doc, nil
+}
+
+// detach copies the event's strings, which alias the parsed tree's copy of
+// a record of size bytes, when that record is much larger than they are:
+// an event must not pin a large record in memory while it waits.
+func detach(e events.Event, size int) events.Event {
+	n := len(e.EventID) + len(e.UID) + len(e.SiteUID) + len(e.CID)
+	if size <= 2*n+128 {
+		return e
+	}
+	all := e.EventID + e.UID + e.SiteUID + e.CID
+	e.EventID, all = all[:len(e.EventID)], all[len(e.EventID):]
+	e.UID, all = all[:len(e.UID)], all[len(e.UID):]
+	e.SiteUID, e.CID = all[:len(e.SiteUID)], all[len(e.SiteUID):]
+	return e
 }
 
 // schemaCause describes the first failing leaf of a validation error by

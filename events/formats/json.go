@@ -1,11 +1,7 @@
 package formats
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -105,32 +101,12 @@ func checkText(b []byte) error {
 	return nil
 }
 
-// parseJSONNumbers is parseJSON with numbers as json.Number, exact, for
-// JSON Schema validation (minimum, multipleOf, ...).
+// parseJSONNumbers decodes one JSON value with numbers as json.Number,
+// exact, for JSON Schema validation (minimum, multipleOf, ...). See
+// parseJSONTree.
 func parseJSONNumbers(b []byte) (any, error) {
 	if err := checkText(b); err != nil {
 		return nil, err
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var doc any
-	if err := d.Decode(&doc); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return nil, &events.Error{Rule: "malformed JSON: trailing data after the value at byte offset " + strconv.FormatInt(d.InputOffset(), 10)}
-	}
-	return doc, nil
-}
-
-// jsonError describes a decoding error without quoting the record.
-func jsonError(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &events.Error{Rule: "malformed JSON at byte offset " + strconv.FormatInt(se.Offset, 10)}
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &events.Error{Rule: "malformed JSON: unexpected end"}
-	}
-	return &events.Error{Rule: "malformed JSON"}
+	return parseJSONTree(b)
 }

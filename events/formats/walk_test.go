@@ -1,6 +1,9 @@
 package formats
 
 import (
+	"bytes"
+	"io"
+	"reflect"
 	"time"
 
 	"context"
@@ -196,6 +199,38 @@ func FuzzAvroPlanMatchesGeneric(f *testing.F) {
 				want, wantErr = p.x.eventFromDoc("t", doc)
 			}
 			sameOutcome(t, payload, got, gotErr, want, wantErr)
+		}
+	})
+}
+
+// FuzzTreeMatchesEncodingJSON: parseJSONTree builds the tree that
+// encoding/json with UseNumber builds, and rejects the same documents.
+func FuzzTreeMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"id":"c-1","n":[1,-0.5e+3,{"a":null,"a":true}],"s":"\u00e9\ud800\ud83d\ude00\/","e":{},"l":[]}`,
+		`  "x"  `, `12`, `{"a":01}`, `{"a":"\x"}`, `{"a" 1}`, `[tru]`, `{"a":1,}`, `[1 2]`, `{"a":"b"} x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkText(b) != nil {
+			return
+		}
+		got, gotErr := parseJSONTree(b)
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber()
+		var want any
+		wantErr := d.Decode(&want)
+		if wantErr == nil {
+			if _, err := d.Token(); err != io.EOF {
+				wantErr = errors.New("trailing data")
+			}
+		}
+		if (gotErr == nil) != (wantErr == nil) {
+			t.Fatalf("%q: parseJSONTree error %v, encoding/json %v", b, gotErr, wantErr)
+		}
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: parseJSONTree %#v, encoding/json %#v", b, got, want)
 		}
 	})
 }
