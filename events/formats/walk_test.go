@@ -2,7 +2,9 @@ package formats
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
+	"mime"
 	"reflect"
 	"time"
 
@@ -232,5 +234,139 @@ func FuzzTreeMatchesEncodingJSON(f *testing.F) {
 		if gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q: parseJSONTree %#v, encoding/json %#v", b, got, want)
 		}
+	})
+}
+
+// errSkip marks a record the reference cannot judge (see referenceJSON).
+var errSkip = errors.New("encoding/json refuses a number that overflows float64")
+
+// parseReference is the generic parse the decoders used before the walk.
+func parseReference(b []byte) (any, error) {
+	if err := checkText(b); err != nil {
+		return nil, err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, errSkip
+		}
+		return nil, &events.Error{Rule: "malformed JSON: " + err.Error()}
+	}
+	return doc, nil
+}
+
+// referenceCloudEvents is the cloudevents decoder as it was before the
+// walk: the value parsed generically, attributes and data looked up in it.
+func referenceCloudEvents(d *ceDecoder, r Record) (events.Event, error) {
+	header := func(k string) (string, bool) { v, ok := r.headerBytes(k); return string(v), ok }
+	ct, hasCT := header("content-type")
+	var (
+		a    ceAttrs
+		data any
+		err  error
+	)
+	switch {
+	case hasCT && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
+		a.where = func(name string) string { return "attribute " + name }
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/cloudevents+json" {
+			return events.Event{}, &events.Error{Source: "header content-type", Rule: "want application/cloudevents+json"}
+		}
+		data, err = referenceStructured(&a, r.Value)
+	case r.hasHeader("ce_specversion"):
+		a.where = func(name string) string { return "header ce_" + name }
+		for i, name := range ceNames[:aDataContentType] {
+			if v, ok := header("ce_" + name); ok {
+				a.set(i, v)
+			}
+		}
+		if ct, ok := header("content-type"); ok {
+			if a.set(aDataContentType, ct); !isJSON(ct) {
+				return events.Event{}, &events.Error{Source: "header content-type", Rule: "data must be JSON"}
+			}
+		}
+		data, err = parseReference(r.Value)
+	default:
+		return events.Event{}, &events.Error{Rule: "not a CloudEvent"}
+	}
+	if err != nil {
+		return events.Event{}, err
+	}
+	e, err := d.attributes(r.Topic, &a)
+	if err != nil {
+		return events.Event{}, err
+	}
+	var v fieldValues
+	d.x.lookup(data, &v)
+	if err := d.x.fill(&v, &e); err != nil {
+		return events.Event{}, err
+	}
+	return e, d.validate(e, &a)
+}
+
+func referenceStructured(a *ceAttrs, value []byte) (any, error) {
+	doc, err := parseReference(value)
+	if err != nil {
+		return nil, err
+	}
+	env, ok := doc.(map[string]any)
+	if !ok {
+		return nil, &events.Error{Rule: "not a CloudEvent: the record is a JSON " + kindOf(doc)}
+	}
+	for i, name := range ceNames {
+		switch v := env[name].(type) {
+		case nil:
+		case string:
+			a.set(i, v)
+		default:
+			return nil, &events.Error{Source: a.where(name), Rule: "must be a string, got " + kindOf(v)}
+		}
+	}
+	if a.present[aDataContentType] && !isJSON(a.dataContentType) {
+		return nil, &events.Error{Source: "attribute datacontenttype", Rule: "data must be JSON"}
+	}
+	if b64, ok := env["data_base64"]; ok {
+		s, ok := b64.(string)
+		if !ok {
+			return nil, &events.Error{Source: "attribute data_base64", Rule: "must be a string, got " + kindOf(b64)}
+		}
+		raw, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, &events.Error{Source: "attribute data_base64", Rule: "not valid base64"}
+		}
+		return parseReference(raw)
+	}
+	return env["data"], nil
+}
+
+// FuzzCloudEventsMatchesReference: both modes decide every record as the
+// generic decoding did, and find the same event.
+func FuzzCloudEventsMatchesReference(f *testing.F) {
+	dec, err := New(Spec{Format: FormatCloudEvents, Types: map[string]string{"u": "user.registered", "a": "account.linked"},
+		Fields: map[string]string{"uid": "/u/0", "siteUid": "/s"}}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	d := dec.(*ceDecoder)
+	f.Add(true, "application/cloudevents+json; charset=utf-8", []byte(`{"specversion":"1.0","id":"i","source":"s","type":"a","time":"2026-11-26T10:00:00Z","data":{"u":["x"],"s":"y"},"data":{"u":["z"],"s":"y"}}`))
+	f.Add(true, "application/cloudevents+json", []byte(`{"specversion":"1.0","id":"i","source":"s","type":"a","data_base64":"eyJ1IjpbIngiXSwicyI6InkifQ==","data":{"u":["q"]}}`))
+	f.Add(true, "application/cloudevents+json", []byte(`{"specversion":"1.0","id":"i","source":"s","type":"u","datacontenttype":null,"data_base64":null}`))
+	f.Add(false, "application/json", []byte(`{"u":["x","y"],"s":"y"}`))
+	f.Add(false, "", []byte(`["x"]`))
+	f.Fuzz(func(t *testing.T, structured bool, ct string, value []byte) {
+		r := Record{Topic: "events", Value: value}
+		if ct != "" {
+			r.Headers = append(r.Headers, Header{Key: "content-type", Value: []byte(ct)})
+		}
+		if !structured {
+			r.Headers = append(r.Headers, Header{Key: "ce_specversion", Value: []byte("1.0")}, Header{Key: "ce_id", Value: []byte("id-1")},
+				Header{Key: "ce_source", Value: []byte("/src")}, Header{Key: "ce_type", Value: []byte("a")})
+		}
+		want, wantErr := referenceCloudEvents(d, r)
+		if errors.Is(wantErr, errSkip) {
+			t.Skip(errSkip)
+		}
+		got, gotErr := d.Decode(context.Background(), r)
+		sameOutcome(t, value, got, gotErr, want, wantErr)
 	})
 }
