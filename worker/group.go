@@ -31,11 +31,14 @@ type groupMember struct {
 	warned map[string]time.Time        // missing topic → last warning
 }
 
+// newBackOff is the rejoin backoff: 1s doubling to 30s, never giving up.
 func newBackOff() *backoff.ExponentialBackOff {
-	return &backoff.ExponentialBackOff{
+	b := &backoff.ExponentialBackOff{
 		InitialInterval: time.Second, RandomizationFactor: 0.2, Multiplier: 2, MaxInterval: 30 * time.Second,
 		Stop: backoff.Stop, Clock: backoff.SystemClock,
 	}
+	b.Reset()
+	return b
 }
 
 // run joins group after group until ctx ends.
