@@ -268,12 +268,12 @@ func status(rw http.ResponseWriter, ok bool, reason string) {
 // in-flight events finish within ShutdownTimeout, finished offsets are
 // committed, the group is left. It returns nil on a clean shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	gcfg := w.groupConfig(w.cfg.Topics)
+	gcfg := w.groupConfig(w.consumedTopics())
 	if err := gcfg.Validate(); err != nil {
 		return fmt.Errorf("consumer group config: %w", err)
 	}
 	topics, err := kafkaread.NewTopics(kafkaread.TopicsConfig{
-		Brokers: w.cfg.Kafka.Brokers, Dialer: w.dialer, Topics: w.cfg.Topics, Interval: w.cfg.TopicCheckInterval,
+		Brokers: w.cfg.Kafka.Brokers, Dialer: w.dialer, Topics: w.consumedTopics(), Interval: w.cfg.TopicCheckInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("consumed topics: %w", err)
@@ -320,6 +320,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker stopped")
 	return err
 }
+
+// consumedTopics are the topics the group consumes, as configured (each
+// joins the group once it exists).
+func (w *Worker) consumedTopics() []string { return slices.Clone(w.cfg.Topics) }
 
 // groupConfig is the consumer group over topics. kafka-go's partition
 // watcher is off: it ends every generation while a topic is missing, and
