@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -165,9 +166,9 @@ func (m *groupMember) watch(ctx context.Context, last kafkaread.TopicState) kafk
 // (ctx.Err()) or the group is closed (kafka.ErrGroupClosed). A failed join
 // is logged once per distinct reason and followed by a backoff: kafka-go's
 // group retries only once its error has been taken, so this paces it. Only
-// waiting for the coordinator counts as a turn of the loop (/healthz): a
-// worker that keeps failing to join, or whose generations keep ending at
-// once, is stuck.
+// waiting for the coordinator, or for Kafka to be reachable, counts as a
+// turn of the loop (/healthz): a worker whose joins a reachable coordinator
+// keeps failing, or whose generations keep ending at once, is stuck.
 func (w *Worker) join(ctx context.Context, group *kafka.ConsumerGroup, bo backoff.BackOff) (*kafka.Generation, error) {
 	var lastErr string
 	for {
@@ -187,6 +188,12 @@ func (w *Worker) join(ctx context.Context, group *kafka.ConsumerGroup, bo backof
 			return nil, err
 		}
 		w.metrics.groupJoins.WithLabelValues("error").Inc()
+		var ne net.Error
+		if errors.As(err, &ne) {
+			// Kafka unreachable: /readyz says so; restarting the
+			// process would not bring Kafka back.
+			w.beat()
+		}
 		if msg := err.Error(); msg != lastErr {
 			w.log.Warn("consumer group: cannot join yet, retrying", zap.Error(err))
 			lastErr = msg
