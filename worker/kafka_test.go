@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,11 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 func kgoRecords(msgs ...kafka.Message) []*kgo.Record {
 	out := make([]*kgo.Record, len(msgs))
 	for i, m := range msgs {
-		out[i] = &kgo.Record{Topic: m.Topic, Partition: 0, Key: m.Key, Value: m.Value}
+		// The pad makes each batch compressible, so that the codec is
+		// really used (a producer may send a batch uncompressed when
+		// compression does not pay).
+		out[i] = &kgo.Record{Topic: m.Topic, Partition: 0, Key: m.Key, Value: m.Value,
+			Headers: []kgo.RecordHeader{{Key: "pad", Value: bytes.Repeat([]byte("x"), 512)}}}
 	}
 	return out
 }
@@ -67,15 +72,28 @@ func inTxn(t *testing.T, cl *kgo.Client, commit bool, msgs ...kafka.Message) {
 
 // TestTransactionsReachGigyaOnlyWhenCommitted: franz-go's transactional
 // producer commits A, aborts B, commits A2, leaves a transaction open until
-// the broker aborts it at its timeout, with plain records in between: only
-// the committed and plain records' users are linked, and the group's commits
-// reach the end of the partition (over the transaction markers).
+// the broker aborts it at its timeout, with plain records in between, under
+// every compression codec: only the committed and plain records' users are
+// linked, and the group's commits reach the end of the partition (over the
+// transaction markers).
 func TestTransactionsReachGigyaOnlyWhenCommitted(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{
+		{"none", kgo.NoCompression()}, {"gzip", kgo.GzipCompression()}, {"snappy", kgo.SnappyCompression()},
+		{"lz4", kgo.Lz4Compression()}, {"zstd", kgo.ZstdCompression()},
+	} {
+		t.Run(c.name, func(t *testing.T) { testTransactions(t, kgo.ProducerBatchCompression(c.codec)) })
+	}
+}
+
+func testTransactions(t *testing.T, codec kgo.Opt) {
 	h := newHarness(t)
 	h.cfg.Topics = []string{h.link}
-	tx := kgoClient(t, h, kgo.TransactionalID(h.link+"-tx"))
-	open := kgoClient(t, h, kgo.TransactionalID(h.link+"-open"), kgo.TransactionTimeout(time.Second))
-	plain := kgoClient(t, h)
+	tx := kgoClient(t, h, codec, kgo.TransactionalID(h.link+"-tx"))
+	open := kgoClient(t, h, codec, kgo.TransactionalID(h.link+"-open"), kgo.TransactionTimeout(time.Second))
+	plain := kgoClient(t, h, codec)
 	ev := func(i int) kafka.Message { return h.linkedEvent("e-"+siteOf(i), uidOf(i), siteOf(i)) }
 
 	inTxn(t, tx, true, ev(1), ev(2))  // A
