@@ -439,3 +439,44 @@ func TestStuckConsumerIsNotHealthy(t *testing.T) {
 	h.waitDone(t, h.cfg, 60*time.Second)
 	wait.Eventually(t, 10*time.Second, "healthy once consuming", r.w.Healthy)
 }
+
+// TestPartitionsAddedAreConsumed: partitions added to a consumed topic
+// change the group's assignment (kafka-go's own partition watcher is off):
+// a record on a new partition is consumed.
+func TestPartitionsAddedAreConsumed(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Topics = []string{h.reg}
+	h.cfg.TopicCheckInterval = 50 * time.Millisecond
+	r := h.start(t, h.cfg)
+	wait.Eventually(t, 30*time.Second, "joined", r.w.Ready)
+	cl := kgoClient(t, h)
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = h.reg, 6
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	resp, err := req.RequestWith(ctxT(t, 30*time.Second), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range resp.Topics {
+		if err := kerr.ErrorForCode(tp.ErrorCode); err != nil {
+			t.Fatalf("create partitions: %v", err)
+		}
+	}
+	m := h.registeredEvent("r-new", uidOf(1))
+	rec := kgoRecords(m)[0]
+	rec.Partition = 5
+	if err := cl.ProduceSync(ctxT(t, 30*time.Second), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	wait.Eventually(t, 60*time.Second, "the record on the new partition notified", func() bool {
+		return outcome(r.metrics, h.reg, worker.OutcomeNotified) == 1
+	})
+	if st := r.w.TopicState(); st.Partitions[h.reg] != 6 {
+		t.Errorf("TopicState partitions of %s = %d; want 6", h.reg, st.Partitions[h.reg])
+	}
+	if got := joins(r.metrics, "ok"); got != 2 {
+		t.Errorf("joins = %d; want 2 (at start, after the partitions were added)", got)
+	}
+}
