@@ -9,6 +9,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"github.com/regnotify/regnotify/worker/kafkaread"
 )
 
 // generation is one consumer-group generation of this worker: the assigned
@@ -17,6 +19,7 @@ import (
 type generation struct {
 	w          *Worker
 	gen        *kafka.Generation
+	topics     kafkaread.TopicState // the consumed topics that existed when the group was built
 	parts      map[topicPartition]*partitionOffsets
 	commit     *committer
 	idle       chan struct{} // a partition's fetched events all finished
@@ -29,7 +32,10 @@ type generation struct {
 // ends (a rebalance) or ctx ends (shutdown), then drains: in-flight events
 // may finish within a bound, finished offsets are committed, and what did
 // not finish stays uncommitted for the next owner.
-func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, leave func()) {
+//
+// topics holds the partition count of every consumed topic the group was
+// built from (TopicState.Partitions), for shares per generation.
+func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, topics kafkaread.TopicState, leave func()) {
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
 	stopOnShutdown := context.AfterFunc(ctx, stopFetch)
@@ -40,6 +46,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer cancelProc()
 
 	g := w.newGeneration(gen, cancelProc)
+	g.topics = topics
 	w.joined.Store(true)
 	defer w.joined.Store(false)
 	g.sched = newKeyed(w.cfg.Concurrency, func(j *job) { w.runJob(procCtx, j) })

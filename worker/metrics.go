@@ -30,6 +30,10 @@ type Metrics struct {
 	outage          prometheus.Gauge
 	dlqWriteFailing prometheus.Gauge
 	commits         *prometheus.CounterVec
+	offsetResets    *prometheus.CounterVec
+	offsetsSkipped  *prometheus.CounterVec
+	topicMissing    *prometheus.GaugeVec
+	groupJoins      *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics in a new registry, with the Go runtime and
@@ -65,9 +69,21 @@ func NewMetrics() *Metrics {
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regnotify_offset_commits_total", Help: "Offset commits by result (ok, error).",
 		}, []string{"result"}),
+		offsetResets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_offset_resets_total", Help: "Times a partition's offset was out of the log and reset by --start-offset.",
+		}, []string{"topic", "partition"}),
+		offsetsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_offsets_skipped_total", Help: "Offsets jumped over by offset resets (records never read).",
+		}, []string{"topic", "partition"}),
+		topicMissing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "regnotify_topic_missing", Help: "1 while a consumed topic does not exist.",
+		}, []string{"topic"}),
+		groupJoins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_group_joins_total", Help: "Consumer group join attempts by result (ok, error).",
+		}, []string{"result"}),
 	}
 	m.Registry.MustRegister(m.events, m.gigyaRequests, m.gigyaDuration, m.retries, m.inflight, m.lag,
-		m.outage, m.dlqWriteFailing, m.commits,
+		m.outage, m.dlqWriteFailing, m.commits, m.offsetResets, m.offsetsSkipped, m.topicMissing, m.groupJoins,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
