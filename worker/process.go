@@ -31,12 +31,11 @@ type job struct {
 	evErr error // the decode (or routing) error of an invalid event
 	part  *partitionOffsets
 	site  *site  // nil: routed to no site (evErr says why)
-	route *route // the topic's; nil for a transaction marker
+	route *route // the topic's
 	// slot: the job holds a concurrency slot. It gives it up while its
 	// site is not ok, so that a waiting site never holds every slot.
 	slot     bool
 	overSlot bool // the slot is over the limit (see reacquireSlot)
-	marker   bool // a transaction marker, not an event
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
