@@ -35,6 +35,18 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./gigya
+	$(GO) test -run '^$$' -fuzz '^FuzzJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzCloudEvents$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzAvro$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzJSONSchema$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzWalkMatchesEncodingJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzCloudEventsMatchesReference$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzAvroPlanMatchesGeneric$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzTreeMatchesEncodingJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./cmd/internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecordSet$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./worker/kafkaread
+	$(GO) test -run '^$$' -fuzz '^FuzzReadTokens$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./worker/admin
+	$(GO) test -run '^$$' -fuzz '^FuzzCursor$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./worker/admin
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...

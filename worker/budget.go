@@ -201,7 +201,7 @@ func (b *budgets) rate(site string) float64 {
 // traceEvent starts j's event span (tracing on) as the record is fetched,
 // described with what routing and decoding found: site, lane, eventId.
 func (w *Worker) traceEvent(j *job) {
-	if w.cfg.Tracing == nil || j.marker {
+	if w.cfg.Tracing == nil {
 		return
 	}
 	_, j.span = w.cfg.Tracing.StartEvent(context.Background(), &j.msg, w.cfg.Group)
@@ -247,17 +247,25 @@ func (b *budgets) topics() []string {
 const shareMetadataWait = 10 * time.Second
 
 // updateShares recomputes the shares at the start of gen: this member's
-// partitions of each budget's topics over all their partitions. Without
-// partition counts (metadata failing for shareMetadataWait) the shares stay
-// as they were, or become the whole budget at the first generation, so that
-// events are not held for good.
-func (w *Worker) updateShares(ctx context.Context, gen *kafka.Generation) {
+// partitions of each budget's topics over all their partitions. known are
+// the partition counts the group was built from (kafkaread.TopicState);
+// when an assigned topic is missing there, they are read from metadata.
+// Without partition counts (metadata failing for shareMetadataWait) the
+// shares stay as they were, or become the whole budget at the first
+// generation, so that events are not held for good.
+func (w *Worker) updateShares(ctx context.Context, gen *kafka.Generation, known map[string]int) {
 	topics := w.budgets.topics()
 	if len(topics) == 0 {
 		return
 	}
 	assigned := quota.AssignedPartitions(gen.Assignments)
-	partitions, err := w.partitionCounts(ctx, topics)
+	partitions, err := known, error(nil)
+	for t := range assigned {
+		if _, ok := known[t]; !ok && slices.Contains(topics, t) {
+			partitions, err = w.partitionCounts(ctx, topics)
+			break
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return

@@ -1,9 +1,9 @@
 package worker
 
-import "github.com/segmentio/kafka-go"
+import "github.com/regnotify/regnotify/worker/kafkaread"
 
 // SetOpenReader replaces how w opens partition readers, so that a test can
 // make opening fail; the readers it opens are real ones.
-func SetOpenReader(w *Worker, open func(kafka.ReaderConfig, int64) (*kafka.Reader, error)) {
+func SetOpenReader(w *Worker, open func(kafkaread.Config, int64) (*kafkaread.Reader, error)) {
 	w.openReader = open
 }

@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/kafkaread"
 )
 
 // partitionReader is where the worker is in one assigned partition.
@@ -74,16 +74,15 @@ func (w *Worker) readerFailing(failing bool) {
 // is set up. It returns nil when ctx ends, else why it stopped.
 func (w *Worker) fetch(ctx context.Context, pr *partitionReader, sched *keyed, opened func()) error {
 	w.resolveStart(ctx, pr)
-	rcfg := kafkaio.PartitionReaderConfig(w.dialer, w.cfg.Kafka.Brokers, pr.topic, pr.partition, 256, w.log)
-	r, err := w.openReader(rcfg, pr.next)
+	r, err := w.openReader(w.readerConfig(pr), pr.next)
 	if err != nil {
 		return &openError{err}
 	}
-	defer kafkaio.CloseBounded(w.log, "partition reader", r.Close, 5*time.Second)
+	defer r.Close()
 	opened()
 	lag := w.metrics.lag.WithLabelValues(pr.topic, strconv.Itoa(pr.partition))
 	for {
-		m, err := r.FetchMessage(ctx)
+		m, err := r.Fetch(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -101,6 +100,31 @@ func (w *Worker) fetch(ctx context.Context, pr *partitionReader, sched *keyed, o
 		}
 		pr.next = m.Offset + 1
 		w.submit(j, sched)
+	}
+}
+
+// readerConfig is the read_committed reader of pr's partition. Records the
+// reader skips (an aborted transaction's, transaction markers, a reset
+// forward) move the commit point in order, after what came before them;
+// a reset after the offset fell out of the log follows --start-offset and
+// is counted.
+func (w *Worker) readerConfig(pr *partitionReader) kafkaread.Config {
+	part := strconv.Itoa(pr.partition)
+	policy := kafkaread.ResetEarliest
+	if w.cfg.StartOffset == "latest" {
+		policy = kafkaread.ResetLatest
+	}
+	return kafkaread.Config{
+		Brokers: w.cfg.Kafka.Brokers, Dialer: w.dialer, Topic: pr.topic, Partition: pr.partition,
+		MaxWait: 250 * time.Millisecond, Reset: policy, Logger: w.log,
+		OnSkip: func(next int64) {
+			pr.next = max(pr.next, next)
+			pr.offsets.skip(next)
+		},
+		OnReset: func(rs kafkaread.Reset) {
+			w.metrics.offsetResets.WithLabelValues(pr.topic, part).Inc()
+			w.metrics.offsetsSkipped.WithLabelValues(pr.topic, part).Add(float64(rs.Skipped))
+		},
 	}
 }
 
@@ -126,17 +150,7 @@ func (w *Worker) resolveStart(ctx context.Context, pr *partitionReader) {
 
 // submit hands a prepared job, holding its slot, to the scheduler.
 func (w *Worker) submit(j *job, sched *keyed) {
-	p := j.part
-	if j.marker {
-		// kafka-go hands out transaction markers as records; they are
-		// not events. Finished at once, nothing to notify.
-		w.log.Debug("skipping a transaction marker", zap.String("topic", j.msg.Topic), zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset))
-		p.add(j.msg.Offset)
-		p.finish(j.msg.Offset)
-		w.releaseSlot(j)
-		return
-	}
-	p.add(j.msg.Offset)
+	j.part.add(j.msg.Offset)
 	w.metrics.inflight.Inc()
 	if j.site != nil {
 		j.site.inflight.Add(1)
@@ -154,7 +168,7 @@ func (w *Worker) take(ctx context.Context, j *job) error {
 			return err
 		}
 	}
-	if s := j.site; s != nil {
+	if s := j.site; s != nil && j.evErr == nil { // an invalid event needs no Gigya
 		for !s.health.ok() && s.inflight.Load() >= int64(w.parkLimit) {
 			if err := s.health.wait(ctx); err != nil {
 				return err
@@ -162,12 +176,4 @@ func (w *Worker) take(ctx context.Context, j *job) error {
 		}
 	}
 	return w.acquireSlot(ctx, j)
-}
-
-// isTxnMarker reports whether m has the shape of a transaction control
-// record (key: version 0 and type abort or commit; value: version 0 and the
-// coordinator epoch). kafka-go does not filter them out.
-func isTxnMarker(m kafka.Message) bool {
-	return len(m.Key) == 4 && len(m.Value) == 6 && m.Key[0] == 0 && m.Key[1] == 0 && m.Key[2] == 0 &&
-		m.Key[3] <= 1 && m.Value[0] == 0 && m.Value[1] == 0
 }

@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/regnotify/regnotify/worker"
-	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/kafkaread"
 	"github.com/regnotify/regnotify/worker/wait"
 )
 
@@ -24,12 +22,12 @@ func TestReaderSetupFailureIsVisibleAndRetried(t *testing.T) {
 	var failed atomic.Int64
 	var healed atomic.Bool
 	r := h.startWith(t, h.cfg, func(w *worker.Worker) {
-		worker.SetOpenReader(w, func(cfg kafka.ReaderConfig, offset int64) (*kafka.Reader, error) {
+		worker.SetOpenReader(w, func(cfg kafkaread.Config, offset int64) (*kafkaread.Reader, error) {
 			if cfg.Topic == h.reg && !healed.Load() {
 				failed.Add(1)
 				return nil, errors.New("set offset: injected failure")
 			}
-			return kafkaio.OpenPartition(cfg, offset)
+			return kafkaread.New(cfg, offset)
 		})
 	})
 	wait.Eventually(t, 30*time.Second, "a partition reader failed twice (retried)", func() bool { return failed.Load() >= 2 })

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/regnotify/regnotify/worker/kafkaread"
 	"github.com/regnotify/regnotify/worker/status"
 )
 
@@ -20,6 +21,7 @@ import (
 type generation struct {
 	w          *Worker
 	gen        *kafka.Generation
+	topics     kafkaread.TopicState // the consumed topics that existed when the group was built
 	parts      map[topicPartition]*partitionOffsets
 	commit     *committer
 	idle       chan struct{} // a partition's fetched events all finished
@@ -32,7 +34,10 @@ type generation struct {
 // ends (a rebalance) or ctx ends (shutdown), then drains: in-flight events
 // may finish within a bound, finished offsets are committed, and what did
 // not finish stays uncommitted for the next owner.
-func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, leave func()) {
+//
+// topics holds the partition count of every consumed topic the group was
+// built from (TopicState.Partitions), for shares per generation.
+func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generation, topics kafkaread.TopicState, leave func()) {
 	fetchCtx, stopFetch := context.WithCancel(genCtx)
 	defer stopFetch()
 	stopOnShutdown := context.AfterFunc(ctx, stopFetch)
@@ -43,7 +48,8 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer cancelProc()
 
 	g := w.newGeneration(gen, cancelProc)
-	w.updateShares(genCtx, gen)
+	g.topics = topics
+	w.updateShares(genCtx, gen, topics.Partitions)
 	w.gen.Store(g)
 	defer w.gen.Store(nil)
 	w.joined.Store(true)

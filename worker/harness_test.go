@@ -42,6 +42,9 @@ type harness struct {
 	untyped string
 	dlq     string
 	cfg     worker.Config
+	// log, if set, is the workers' logger (a test that reads the logs);
+	// else warnings and errors go to the test log.
+	log *zap.Logger
 }
 
 func newHarness(t *testing.T) *harness {
@@ -145,7 +148,10 @@ func (h *harness) startWith(t *testing.T, cfg worker.Config, setup func(*worker.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dlq.Close() })
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	log := h.log
+	if log == nil {
+		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	}
 	w, err := worker.New(cfg, h.client(t, m), dlq, m, log)
 	if err != nil {
 		t.Fatal(err)

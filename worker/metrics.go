@@ -37,6 +37,10 @@ type Metrics struct {
 	rateLimit       *rateCollector // regnotify_rate_limit{site}, from the worker's budgets
 	siteState       *prometheus.GaugeVec
 	decodeWaiting   prometheus.Gauge
+	offsetResets    *prometheus.CounterVec
+	offsetsSkipped  *prometheus.CounterVec
+	topicMissing    *prometheus.GaugeVec
+	groupJoins      *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics in a new registry, with the Go runtime and
@@ -78,10 +82,23 @@ func NewMetrics() *Metrics {
 		decodeWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "regnotify_decode_waiting", Help: "Events waiting to be decoded again because their decoder cannot decide now (schema registry unreachable).",
 		}),
+		offsetResets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_offset_resets_total", Help: "Times a partition's offset was out of the log and reset by --start-offset.",
+		}, []string{"topic", "partition"}),
+		offsetsSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_offsets_skipped_total", Help: "Offsets jumped over by offset resets (records never read).",
+		}, []string{"topic", "partition"}),
+		topicMissing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "regnotify_topic_missing", Help: "1 while a consumed topic does not exist.",
+		}, []string{"topic"}),
+		groupJoins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "regnotify_group_joins_total", Help: "Consumer group join attempts by result (ok, error).",
+		}, []string{"result"}),
 		rateLimit: newRateCollector(),
 	}
 	m.Registry.MustRegister(m.events, m.gigyaRequests, m.gigyaDuration, m.retries, m.inflight, m.lag,
-		m.outage, m.dlqWriteFailing, m.commits, m.siteState, m.decodeWaiting, m.rateLimit,
+		m.outage, m.dlqWriteFailing, m.commits, m.siteState, m.decodeWaiting, m.offsetResets, m.offsetsSkipped, m.topicMissing, m.groupJoins,
+		m.rateLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -68,6 +68,29 @@ func (p *partitionOffsets) finish(offset int64) {
 		return
 	}
 	p.pending[lo].done = true
+	p.advance()
+}
+
+// skip records that the reader skipped every offset from after the last
+// added message up to next (an aborted transaction's records, transaction
+// markers, a reset forward): once what was added before has finished, the
+// commit point is next. Offsets added later must be at or after next.
+func (p *partitionOffsets) skip(next int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.pending); n > 0 && p.pending[n-1].offset >= next-1 {
+		return
+	}
+	if len(p.pending) == 0 && p.next >= next {
+		return
+	}
+	p.pending = append(p.pending, pendingOffset{offset: next - 1, done: true})
+	p.advance()
+}
+
+// advance moves the commit point over the contiguous finished prefix. The
+// caller holds mu.
+func (p *partitionOffsets) advance() {
 	i := 0
 	for i < len(p.pending) && p.pending[i].done {
 		p.next = p.pending[i].offset + 1

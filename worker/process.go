@@ -33,14 +33,13 @@ type job struct {
 	evErr error // the decode (or routing) error of an invalid event
 	part  *partitionOffsets
 	site  *site  // nil: routed to no site (evErr says why)
-	route *route // the topic's; nil for a transaction marker
+	route *route // the topic's
 	// slot: the job holds a concurrency slot of its lane (release gives
 	// it back). It gives it up while its site is not ok, so that a
 	// waiting site never holds every slot.
 	slot     bool
 	overSlot bool // the slot is over the limit (see reacquireSlot)
 	release  func()
-	marker   bool          // a transaction marker, not an event
 	span     tracing.Event // the event's trace span; zero with tracing off
 	end      ending        // how it ended, once handle returned true
 }

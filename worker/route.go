@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
@@ -19,10 +18,6 @@ import (
 // no site, or invalid, keeps its error for an invalid_event dead letter.
 func (w *Worker) prepare(ctx context.Context, m kafka.Message, p *partitionOffsets) *job {
 	j := &job{msg: m, part: p, route: w.routes[m.Topic]}
-	if isTxnMarker(m) {
-		j.marker = true
-		return j
-	}
 	j.site, j.evErr = w.routeOf(m, j.route)
 	if j.evErr == nil {
 		j.ev, j.evErr = w.decode(ctx, j)
@@ -90,5 +85,3 @@ func (w *Worker) awaitDecode(ctx context.Context, j *job) error {
 // queued behind one of them (same key) hold slots, so this also bounds the
 // slots a waiting site can hold.
 func parkLimitFor(concurrency int) int { return max(1, concurrency/10) }
-
-var _ = time.Second

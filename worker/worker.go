@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -20,6 +21,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/field"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/kafkaread"
 	"github.com/regnotify/regnotify/worker/tracing"
 )
 
@@ -49,7 +51,6 @@ type Config struct {
 	SessionTimeout    time.Duration // consumer group session; default 10s
 	RebalanceTimeout  time.Duration // default 30s
 	HeartbeatInterval time.Duration // default 3s
-	Now               func() time.Time
 
 	// Sites are the Gigya sites notified; empty = one site named "default"
 	// made of New's Gigya client and RateLimit, fed by every topic.
@@ -72,6 +73,12 @@ type Config struct {
 	SiteProbeInterval time.Duration
 	// Tracing traces events and Gigya calls; nil = off.
 	Tracing *tracing.Tracing
+	// TopicCheckInterval is how often the worker checks which consumed
+	// topics exist (a missing one is consumed once it appears, a deleted
+	// or repartitioned one leaves or changes the group's assignment);
+	// default 10s.
+	TopicCheckInterval time.Duration
+	Now                func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -94,6 +101,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.HeartbeatInterval, 3*time.Second)
 	setDefault(&c.SiteProbeInterval, defaultSiteProbeInterval)
 	setDefault(&c.BulkConcurrency, max(1, c.Concurrency/2))
+	setDefault(&c.TopicCheckInterval, 10*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -141,6 +149,9 @@ func (c Config) Validate() error {
 	if c.RetryInitial < 0 || c.RetryMaxInterval < c.RetryInitial || c.RetryMaxElapsed < 0 {
 		return field.Errorf("Config", "RetryInitial", "want 0 <= initial <= max interval, max elapsed >= 0")
 	}
+	if c.TopicCheckInterval < 0 {
+		return field.Errorf("Config", "TopicCheckInterval", "want >= 0")
+	}
 	if c.ShutdownTimeout < 0 {
 		return field.Errorf("Config", "ShutdownTimeout", "want >= 0")
 	}
@@ -173,12 +184,15 @@ type Worker struct {
 
 	joined      atomic.Bool
 	readerFails atomic.Int64 // partitions whose reader cannot be set up now
-	// openReader opens a partition reader (kafkaio.OpenPartition); a test
+	// openReader opens a partition reader (kafkaread.New); a test
 	// replaces it to make opening fail.
-	openReader func(kafka.ReaderConfig, int64) (*kafka.Reader, error)
+	openReader func(kafkaread.Config, int64) (*kafkaread.Reader, error)
 	dlqFails   atomic.Int64 // events whose dead-letter write is failing now
 	lastBeat   atomic.Int64 // unix nanos of the last loop turn, for /healthz
 	beatLimit  time.Duration
+
+	topicsMu   sync.Mutex
+	topicState kafkaread.TopicState // last seen, for TopicState
 }
 
 // New returns a worker. g and dlq are its two outputs (the Gigya client
@@ -215,7 +229,7 @@ func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logg
 		budgets:    b,
 		parkLimit:  parkLimitFor(cfg.Concurrency),
 		beatLimit:  2*cfg.CommitInterval + 2*time.Minute,
-		openReader: kafkaio.OpenPartition,
+		openReader: kafkaread.New,
 	}
 	w.newSites(g)
 	w.beat()
@@ -298,47 +312,27 @@ func writeStatus(rw http.ResponseWriter, ok bool, reason string) {
 // in-flight events finish within ShutdownTimeout, finished offsets are
 // committed, the group is left. It returns nil on a clean shutdown.
 func (w *Worker) Run(ctx context.Context) error {
-	start := kafka.FirstOffset
-	if w.cfg.StartOffset == "latest" {
-		start = kafka.LastOffset
-	}
-	gcfg := kafka.ConsumerGroupConfig{
-		ID:                w.cfg.Group,
-		Brokers:           w.cfg.Kafka.Brokers,
-		Dialer:            w.dialer,
-		Topics:            w.cfg.consumedTopics(),
-		StartOffset:       start,
-		SessionTimeout:    w.cfg.SessionTimeout,
-		RebalanceTimeout:  w.cfg.RebalanceTimeout,
-		HeartbeatInterval: w.cfg.HeartbeatInterval,
-		JoinGroupBackoff:  time.Second,
-		// New partitions are read from their start without waiting for an
-		// unrelated rebalance.
-		WatchPartitionChanges: true,
-		Timeout:               5 * time.Second,
-		ErrorLogger:           kafkaio.KafkaLogger(w.log),
-	}
+	gcfg := w.groupConfig(w.consumedTopics())
 	if err := gcfg.Validate(); err != nil {
 		return fmt.Errorf("consumer group config: %w", err)
 	}
+	topics, err := kafkaread.NewTopics(kafkaread.TopicsConfig{
+		Brokers: w.cfg.Kafka.Brokers, Dialer: w.dialer, Topics: w.consumedTopics(), Interval: w.cfg.TopicCheckInterval,
+	})
+	if err != nil {
+		return fmt.Errorf("consumed topics: %w", err)
+	}
+	defer topics.Close()
 	var srv *http.Server
 	var ln net.Listener
 	if w.cfg.HTTPAddr != "" {
-		var err error
 		ln, err = net.Listen("tcp", w.cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", w.cfg.HTTPAddr, err)
 		}
 		srv = &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	}
-	group, err := kafka.NewConsumerGroup(gcfg)
-	if err != nil {
-		if ln != nil {
-			ln.Close()
-		}
-		return fmt.Errorf("consumer group: %w", err)
-	}
-	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.cfg.consumedTopics()), zap.Int("sites", len(w.sites)),
+	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.consumedTopics()), zap.Int("sites", len(w.sites)),
 		zap.String("dlqTopic", w.cfg.DLQTopic), zap.Int("concurrency", w.cfg.Concurrency), zap.Stringer("kafka", w.cfg.Kafka))
 
 	eg, egCtx := errgroup.WithContext(ctx)
@@ -357,8 +351,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	eg.Go(func() error {
 		defer stopProbe()
-		w.consume(egCtx, group, sync.OnceFunc(func() { go group.Close() }))
-		kafkaio.CloseBounded(w.log, "consumer group", group.Close, 10*time.Second)
+		m := &groupMember{w: w, topics: topics, bo: newBackOff(), warned: make(map[string]time.Time)}
+		m.run(egCtx)
 		if srv != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
@@ -371,21 +365,54 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// consume joins generation after generation until ctx ends. leave starts
-// leaving the group; a generation ended by shutdown calls it so that
-// kafka-go leaves instead of joining the next generation.
-func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup, leave func()) {
+// consumedTopics are the topics the group consumes, as configured (each
+// joins the group once it exists).
+func (w *Worker) consumedTopics() []string { return w.cfg.consumedTopics() }
+
+// groupConfig is the consumer group over topics. kafka-go's partition
+// watcher is off: it ends every generation while a topic is missing, and
+// the worker's own topic poller (groupMember) sees partition changes too.
+func (w *Worker) groupConfig(topics []string) kafka.ConsumerGroupConfig {
+	start := kafka.FirstOffset
+	if w.cfg.StartOffset == "latest" {
+		start = kafka.LastOffset
+	}
+	return kafka.ConsumerGroupConfig{
+		ID:                w.cfg.Group,
+		Brokers:           w.cfg.Kafka.Brokers,
+		Dialer:            w.dialer,
+		Topics:            topics,
+		StartOffset:       start,
+		SessionTimeout:    w.cfg.SessionTimeout,
+		RebalanceTimeout:  w.cfg.RebalanceTimeout,
+		HeartbeatInterval: w.cfg.HeartbeatInterval,
+		JoinGroupBackoff:  time.Second,
+		Timeout:           5 * time.Second,
+		ErrorLogger:       kafkaio.KafkaLogger(w.log),
+	}
+}
+
+// consume joins generation after generation of group until ctx ends or the
+// group is closed. leave starts leaving the group; a generation ended by
+// shutdown calls it so that kafka-go leaves instead of joining the next
+// generation. topics is what the group was built from, passed to each
+// generation.
+func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup, topics kafkaread.TopicState, bo backoff.BackOff, leave func()) {
 	for {
-		gen, err := kafkaio.Join(ctx, group, w.log, w.beat)
+		gen, err := w.join(ctx, group, bo)
 		if err != nil {
 			return // ctx ended or the group closed
 		}
+		began := time.Now()
 		done := make(chan struct{})
 		gen.Start(func(genCtx context.Context) {
 			defer close(done)
-			w.runGeneration(ctx, genCtx, gen, leave)
+			w.runGeneration(ctx, genCtx, gen, topics, leave)
 		})
 		<-done
+		if time.Since(began) > time.Minute {
+			bo.Reset()
+		}
 	}
 }
 

@@ -48,6 +48,9 @@ func (f gigyaFlags) options(maxConns int) (gigya.Options, error) {
 	if err != nil {
 		return gigya.Options{}, err
 	}
+	if err := checkGigyaFlags(f); err != nil {
+		return gigya.Options{}, err
+	}
 	var key []byte
 	if f.GigyaPrivateKeyFile != "" {
 		if key, err = os.ReadFile(f.GigyaPrivateKeyFile); err != nil {
@@ -100,7 +103,9 @@ func (f workerFlags) config(k kafkaio.Kafka, rateLimit float64) (worker.Config, 
 	case f.ShutdownTimeout <= 0:
 		err = field.Errorf("Config", "ShutdownTimeout", "must be positive")
 	default:
-		err = cfg.Validate()
+		if err = checkWorkerFlags(cfg.Topics, f.HTTPAddr); err == nil {
+			err = cfg.Validate()
+		}
 	}
 	if err != nil {
 		return cfg, flagError(err, f, gigyaFlags{})

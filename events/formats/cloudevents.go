@@ -1,11 +1,13 @@
 package formats
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"mime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/regnotify/regnotify/events"
 )
@@ -14,11 +16,23 @@ import (
 // binding, binary mode (attributes in ce_* headers, the value is data) and
 // structured mode (content-type application/cloudevents+json, the value is
 // the whole event as JSON). Data must be JSON; uid, siteUid and cid are read
-// from it by pointers.
+// from it by pointers, in the same single pass that checks its syntax.
 type ceDecoder struct {
 	x     *extractor
 	types map[string]events.Type
+	// data finds the data fields in data itself (binary mode,
+	// data_base64); env finds the attributes (slots 0-5, as ceNames),
+	// data_base64 (slot ceBase64) and the data fields under /data.
+	data, env           *jsonPlan
+	dataSlots, envSlots fieldSlots
+	// structuredCT is the last content-type accepted as structured mode:
+	// a topic's records carry the same one, and checking it anew (with
+	// mime.ParseMediaType) would cost a map per record.
+	structuredCT atomic.Pointer[string]
 }
+
+// ceBase64 is the slot of data_base64 in the structured-mode plan.
+const ceBase64 = len(ceNames)
 
 func newCloudEvents(spec Spec) (*ceDecoder, error) {
 	x, err := newExtractor(spec, dataFields)
@@ -33,6 +47,16 @@ func newCloudEvents(spec Spec) (*ceDecoder, error) {
 		}
 		d.types[ceType] = t
 	}
+	var ptrs []Pointer
+	ptrs, d.dataSlots = x.addPointers(nil, nil)
+	d.data = newJSONPlan(ptrs)
+	ptrs = nil
+	for _, name := range ceNames {
+		ptrs = append(ptrs, Pointer{text: "/" + name, tokens: []string{name}})
+	}
+	ptrs = append(ptrs, Pointer{text: "/data_base64", tokens: []string{"data_base64"}})
+	ptrs, d.envSlots = x.addPointers(ptrs, []string{"data"})
+	d.env = newJSONPlan(ptrs)
 	return d, nil
 }
 
@@ -75,17 +99,17 @@ func (a *ceAttrs) set(i int, v string) {
 }
 
 func (d *ceDecoder) Decode(_ context.Context, r Record) (events.Event, error) {
-	ct, hasCT := r.header("content-type")
+	ct, hasCT := r.headerBytes("content-type")
 	var (
 		a    ceAttrs
-		data any
+		data fieldValues
 		err  error
 	)
 	switch {
-	case hasCT && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/cloudevents"):
-		data, err = structuredMode(&a, ct, r.Value)
+	case hasCT && hasPrefixFold(bytes.TrimSpace(ct), "application/cloudevents"):
+		err = d.structuredMode(&a, ct, r.Value, &data)
 	case r.hasHeader("ce_specversion"):
-		data, err = binaryMode(&a, r)
+		err = d.binaryMode(&a, r, &data)
 	default:
 		return events.Event{}, &events.Error{Rule: "not a CloudEvent: neither a ce_specversion header (binary mode) nor content-type application/cloudevents+json (structured mode)"}
 	}
@@ -96,67 +120,127 @@ func (d *ceDecoder) Decode(_ context.Context, r Record) (events.Event, error) {
 	if err != nil {
 		return events.Event{}, err
 	}
-	if err := d.x.fill(data, &e); err != nil {
+	if err := d.x.fill(&data, &e); err != nil {
 		return events.Event{}, err
 	}
 	return e, d.validate(e, &a)
 }
 
-// binaryMode reads the attributes from ce_* headers and data from the value.
-func binaryMode(a *ceAttrs, r Record) (any, error) {
-	a.where = func(name string) string { return "header ce_" + name }
-	for i, name := range ceNames[:aDataContentType] {
-		if v, ok := r.header("ce_" + name); ok {
-			a.set(i, v)
-		}
-	}
-	if ct, ok := r.header("content-type"); ok {
-		a.set(aDataContentType, ct)
-		if !isJSON(ct) {
-			return nil, &events.Error{Source: "header content-type", Rule: "data must be JSON; got " + excerpt(ct)}
-		}
-	}
-	return parseJSON(r.Value)
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
 }
 
-// structuredMode reads the whole event from the value.
-func structuredMode(a *ceAttrs, ct string, value []byte) (any, error) {
-	a.where = func(name string) string { return "attribute " + name }
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/cloudevents+json" {
-		return nil, &events.Error{Source: "header content-type", Rule: "want application/cloudevents+json (batches and other event formats are not supported); got " + excerpt(ct)}
+// ceHeaders are the binary mode's attribute headers, in the order of
+// ceNames; the last is datacontenttype's.
+var ceHeaders = [...]string{"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"}
+
+// binaryMode reads the attributes from ce_* headers and data from the value.
+// The attributes' strings share one allocation.
+func (d *ceDecoder) binaryMode(a *ceAttrs, r Record, data *fieldValues) error {
+	a.where = func(name string) string { return "header ce_" + name }
+	var (
+		vals  [len(ceHeaders)][]byte
+		total int
+	)
+	for i, name := range ceHeaders {
+		if v, ok := r.headerBytes(name); ok {
+			a.present[i] = true
+			vals[i] = v
+			total += len(v)
+		}
 	}
-	doc, err := parseJSON(value)
-	if err != nil {
-		return nil, err
+	var buf strings.Builder
+	buf.Grow(total)
+	for _, v := range vals {
+		buf.Write(v)
 	}
-	env, ok := doc.(map[string]any)
-	if !ok {
-		return nil, &events.Error{Rule: "not a CloudEvent: the record is a JSON " + kindOf(doc)}
-	}
-	for i, name := range ceNames {
-		switch v := env[name].(type) {
-		case nil:
-		case string:
-			a.set(i, v)
-		default:
-			return nil, &events.Error{Source: a.where(name), Rule: "must be a string, got " + kindOf(v)}
+	all := buf.String()
+	for i, v := range vals {
+		if a.present[i] {
+			a.set(i, all[:len(v)])
+			all = all[len(v):]
 		}
 	}
 	if a.present[aDataContentType] && !isJSON(a.dataContentType) {
-		return nil, &events.Error{Source: "attribute datacontenttype", Rule: "data must be JSON; got " + excerpt(a.dataContentType)}
+		return &events.Error{Source: "header content-type", Rule: "data must be JSON; got " + excerpt(a.dataContentType)}
 	}
-	if b64, ok := env["data_base64"]; ok {
-		s, ok := b64.(string)
-		if !ok {
-			return nil, &events.Error{Source: "attribute data_base64", Rule: "must be a string, got " + kindOf(b64)}
+	return d.dataValues(r.Value, data)
+}
+
+// dataValues finds the data fields in a JSON data value.
+func (d *ceDecoder) dataValues(b []byte, data *fieldValues) error {
+	if err := checkText(b); err != nil {
+		return err
+	}
+	var w jsonWalk
+	if err := w.walk(d.data, b); err != nil {
+		return err
+	}
+	d.dataSlots.values(&w, data)
+	return nil
+}
+
+// structuredMode reads the whole event from the value.
+func (d *ceDecoder) structuredMode(a *ceAttrs, ct, value []byte, data *fieldValues) error {
+	a.where = func(name string) string { return "attribute " + name }
+	if err := d.checkStructuredCT(ct); err != nil {
+		return err
+	}
+	if err := checkText(value); err != nil {
+		return err
+	}
+	var w jsonWalk
+	if err := w.walk(d.env, value); err != nil {
+		return err
+	}
+	if w.root != '{' {
+		return &events.Error{Rule: "not a CloudEvent: the record is a JSON " + kindAt(w.root)}
+	}
+	all := uint16(1)<<ceBase64 - 1
+	for _, i := range d.envSlots {
+		if i >= 0 {
+			all |= 1 << i
 		}
-		raw, err := base64.StdEncoding.DecodeString(s)
+	}
+	w.share(all)
+	for i, name := range ceNames {
+		switch v := w.found(i); v.kind {
+		case "", "null":
+		case "string":
+			a.set(i, v.s)
+		default:
+			return &events.Error{Source: a.where(name), Rule: "must be a string, got " + v.kind}
+		}
+	}
+	if a.present[aDataContentType] && !isJSON(a.dataContentType) {
+		return &events.Error{Source: "attribute datacontenttype", Rule: "data must be JSON; got " + excerpt(a.dataContentType)}
+	}
+	if b64 := w.found(ceBase64); b64.kind != "" {
+		if b64.kind != "string" {
+			return &events.Error{Source: "attribute data_base64", Rule: "must be a string, got " + b64.kind}
+		}
+		raw, err := base64.StdEncoding.DecodeString(b64.s)
 		if err != nil {
-			return nil, &events.Error{Source: "attribute data_base64", Rule: "not valid base64"}
+			return &events.Error{Source: "attribute data_base64", Rule: "not valid base64"}
 		}
-		return parseJSON(raw)
+		return d.dataValues(raw, data)
 	}
-	return env["data"], nil
+	d.envSlots.values(&w, data)
+	return nil
+}
+
+// checkStructuredCT accepts application/cloudevents+json, with or without
+// parameters; the last accepted value is remembered.
+func (d *ceDecoder) checkStructuredCT(ct []byte) error {
+	if last := d.structuredCT.Load(); last != nil && *last == string(ct) {
+		return nil
+	}
+	s := string(ct)
+	if mt, _, err := mime.ParseMediaType(s); err != nil || mt != "application/cloudevents+json" {
+		return &events.Error{Source: "header content-type", Rule: "want application/cloudevents+json (batches and other event formats are not supported); got " + excerpt(s)}
+	}
+	d.structuredCT.Store(&s)
+	return nil
 }
 
 // isJSON reports whether a content type is JSON: application/json,

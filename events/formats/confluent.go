@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -28,9 +29,10 @@ const SchemaCacheSize = 256
 // compiled is a cached schema: an Avro schema, a JSON Schema, or the reason
 // every record naming this id is invalid.
 type compiled struct {
-	avro    avro.Schema
-	json    *jsonschema.Schema
-	invalid string
+	avro     avro.Schema
+	avroPlan *avroPlan // nil: decode generically (the schema is not a record)
+	json     *jsonschema.Schema
+	invalid  string
 }
 
 // confluentDecoder is the avro and jsonschema formats: the Confluent wire
@@ -45,6 +47,8 @@ type confluentDecoder struct {
 	reg   Registry
 	cache *lru.Cache[int, compiled]
 	sf    singleflight.Group
+	// readers are reused Avro readers (they cost two allocations each).
+	readers sync.Pool
 }
 
 func newConfluent(format string, x *extractor, reg Registry) *confluentDecoder {
@@ -69,15 +73,27 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 		return events.Event{}, &events.Error{Rule: "schema id " + strconv.Itoa(id) + ": " + sch.invalid}
 	}
 	var doc any
-	if d.format == FormatAvro {
+	switch {
+	case d.format == FormatAvro && sch.avroPlan != nil:
+		var v fieldValues
+		if err := d.decodeAvroPlan(sch.avroPlan, id, r.Value[5:], &v); err != nil {
+			return events.Event{}, err
+		}
+		return d.x.event(r.Topic, &v)
+	case d.format == FormatAvro:
 		doc, err = decodeAvro(d.avro, sch.avro, id, r.Value[5:])
-	} else {
+	default:
 		doc, err = decodeJSONSchema(sch.json, id, r.Value[5:])
+		if err != nil {
+			return events.Event{}, err
+		}
+		e, err := d.x.eventFromDoc(r.Topic, doc)
+		return detach(e, len(r.Value)), err
 	}
 	if err != nil {
 		return events.Event{}, err
 	}
-	return d.x.event(r.Topic, doc)
+	return d.x.eventFromDoc(r.Topic, doc)
 }
 
 // schema returns the compiled schema for id, from the cache or the
@@ -128,7 +144,7 @@ func (d *confluentDecoder) compile(rs RegisteredSchema) compiled {
 		if err != nil {
 			return compiled{invalid: "not a valid Avro schema: " + err.Error()}
 		}
-		return compiled{avro: s}
+		return compiled{avro: s, avroPlan: newAvroPlan(s, d.x)}
 	}
 	s, err := compileJSONSchema(rs.Schema)
 	if err != nil {
@@ -151,6 +167,28 @@ func decodeAvro(api avro.API, s avro.Schema, id int, payload []byte) (any, error
 		return nil, &events.Error{Rule: "does not decode with its Avro schema (id " + strconv.Itoa(id) + "): trailing bytes after the record"}
 	}
 	return v, nil
+}
+
+// decodeAvroPlan reads an Avro binary payload with plan into v; bytes left
+// over after the record are an error, as in decodeAvro. Readers are pooled:
+// strings read alias the reader's slab, which hamba/avro hands out only
+// once, so an event never shares bytes with a later record.
+func (d *confluentDecoder) decodeAvroPlan(plan *avroPlan, id int, payload []byte, v *fieldValues) error {
+	r, _ := d.readers.Get().(*avro.Reader)
+	if r == nil {
+		r = avro.NewReader(nil, 0, avro.WithReaderConfig(d.avro))
+	}
+	defer d.readers.Put(r)
+	r.Reset(payload)
+	r.Error = nil
+	plan.read(r, v)
+	if r.Error != nil {
+		return &events.Error{Rule: "does not decode with its Avro schema (id " + strconv.Itoa(id) + "): " + avroCause(r.Error)}
+	}
+	if r.Peek(); r.Error == nil {
+		return &events.Error{Rule: "does not decode with its Avro schema (id " + strconv.Itoa(id) + "): trailing bytes after the record"}
+	}
+	return nil
 }
 
 // avroCause describes a decoding failure; the library's messages name
@@ -198,6 +236,21 @@ func decodeJSONSchema(s *jsonschema.Schema, id int, payload []byte) (any, error)
 		return nil, &events.Error{Rule: "does not match its JSON Schema (id " + strconv.Itoa(id) + "): " + schemaCause(err)}
 	}
 	return doc, nil
+}
+
+// detach copies the event's strings, which alias the parsed tree's copy of
+// a record of size bytes, when that record is much larger than they are:
+// an event must not pin a large record in memory while it waits.
+func detach(e events.Event, size int) events.Event {
+	n := len(e.EventID) + len(e.UID) + len(e.SiteUID) + len(e.CID)
+	if size <= 2*n+128 {
+		return e
+	}
+	all := e.EventID + e.UID + e.SiteUID + e.CID
+	e.EventID, all = all[:len(e.EventID)], all[len(e.EventID):]
+	e.UID, all = all[:len(e.UID)], all[len(e.UID):]
+	e.SiteUID, e.CID = all[:len(e.SiteUID)], all[len(e.SiteUID):]
+	return e
 }
 
 // schemaCause describes the first failing leaf of a validation error by

@@ -86,45 +86,74 @@ func (x *extractor) invalid(f int, rule string) *events.Error {
 	return &events.Error{Field: fieldNames[f], Source: x.ptrs[f].String(), Rule: rule}
 }
 
+// value is what a pointer found in a record: the JSON type of the value
+// ("" when there is none, then "null", "string", "number", "object", ...,
+// or "timestamp" for an Avro timestamp), and the value itself when it is a
+// string or a timestamp.
+type value struct {
+	kind string
+	s    string
+	t    time.Time
+}
+
+// valueOf describes a decoded value that Lookup found (or not).
+func valueOf(v any, found bool) value {
+	if !found {
+		return value{}
+	}
+	switch v := v.(type) {
+	case string:
+		return value{kind: "string", s: v}
+	case time.Time:
+		return value{kind: "timestamp", t: v}
+	}
+	return value{kind: kindOf(v)}
+}
+
+// fieldValues are the values at the fields' pointers in one record.
+type fieldValues [numFields]value
+
+// lookup sets v to the used fields' values in a decoded document.
+func (x *extractor) lookup(doc any, v *fieldValues) {
+	for f := range numFields {
+		if x.used[f] {
+			v[f] = valueOf(x.ptrs[f].Lookup(doc))
+		}
+	}
+}
+
 // text returns the string at field f's pointer ("" when absent or null);
 // anything but a string is an error naming the pointer.
-func (x *extractor) text(doc any, f int) (string, bool, error) {
+func (x *extractor) text(v *fieldValues, f int) (string, bool, error) {
 	if !x.used[f] {
 		return "", false, nil
 	}
-	v, ok := x.ptrs[f].Lookup(doc)
-	if !ok {
+	switch v[f].kind {
+	case "":
 		return "", false, nil
-	}
-	switch v := v.(type) {
-	case nil:
+	case "null":
 		return "", true, nil
-	case string:
-		return v, true, nil
+	case "string":
+		return v[f].s, true, nil
 	}
-	return "", true, x.invalid(f, "must be a string, got "+kindOf(v))
+	return "", true, x.invalid(f, "must be a string, got "+v[f].kind)
 }
 
-// fill reads the data fields of e (uid, siteUid, cid) from doc.
-func (x *extractor) fill(doc any, e *events.Event) error {
-	for _, f := range []int{fUID, fSiteUID, fCID} {
-		s, present, err := x.text(doc, f)
-		if err != nil {
-			return err
-		}
-		switch f {
-		case fUID:
-			if s == "" {
-				return x.invalid(f, requiredRule(present))
-			}
-			e.UID = s
-		case fSiteUID:
-			e.SiteUID = s
-		case fCID:
-			e.CID = s
-		}
+// fill reads the data fields of e (uid, siteUid, cid) from v.
+func (x *extractor) fill(v *fieldValues, e *events.Event) error {
+	uid, present, err := x.text(v, fUID)
+	if err != nil {
+		return err
 	}
-	return nil
+	if uid == "" {
+		return x.invalid(fUID, requiredRule(present))
+	}
+	e.UID = uid
+	if e.SiteUID, _, err = x.text(v, fSiteUID); err != nil {
+		return err
+	}
+	e.CID, _, err = x.text(v, fCID)
+	return err
 }
 
 func requiredRule(present bool) string {
@@ -134,13 +163,25 @@ func requiredRule(present bool) string {
 	return "required field is missing"
 }
 
-// event reads a whole event from doc, for a record of topic, and validates it.
-func (x *extractor) event(topic string, doc any) (events.Event, error) {
+// eventFromDoc reads a whole event from a decoded document, for a record of
+// topic, and validates it.
+func (x *extractor) eventFromDoc(topic string, doc any) (events.Event, error) {
 	if _, ok := doc.(map[string]any); !ok {
-		return events.Event{}, &events.Error{Rule: "not an object: the record is a " + kindOf(doc)}
+		return events.Event{}, notObject(kindOf(doc))
 	}
+	var v fieldValues
+	x.lookup(doc, &v)
+	return x.event(topic, &v)
+}
+
+func notObject(kind string) error {
+	return &events.Error{Rule: "not an object: the record is a " + kind}
+}
+
+// event builds an event from the fields' values and validates it.
+func (x *extractor) event(topic string, v *fieldValues) (events.Event, error) {
 	var e events.Event
-	id, present, err := x.text(doc, fEventID)
+	id, present, err := x.text(v, fEventID)
 	if err != nil {
 		return e, err
 	}
@@ -148,13 +189,13 @@ func (x *extractor) event(topic string, doc any) (events.Event, error) {
 		return e, x.invalid(fEventID, requiredRule(present))
 	}
 	e.EventID = id
-	if e.Type, err = x.eventType(topic, doc); err != nil {
+	if e.Type, err = x.eventType(topic, v); err != nil {
 		return e, err
 	}
-	if e.OccurredAt, err = x.occurredAt(doc); err != nil {
+	if e.OccurredAt, err = x.occurredAt(v); err != nil {
 		return e, err
 	}
-	if err := x.fill(doc, &e); err != nil {
+	if err := x.fill(v, &e); err != nil {
 		return e, err
 	}
 	return e, x.validate(e)
@@ -162,12 +203,12 @@ func (x *extractor) event(topic string, doc any) (events.Event, error) {
 
 // eventType resolves the type: the record's type field, which must agree
 // with the configured or topic-named type if there is one, else that type.
-func (x *extractor) eventType(topic string, doc any) (events.Type, error) {
+func (x *extractor) eventType(topic string, v *fieldValues) (events.Type, error) {
 	want, named := x.want, x.want != ""
 	if !named {
 		want, named = events.TypeFromTopic(topic)
 	}
-	s, _, err := x.text(doc, fType)
+	s, _, err := x.text(v, fType)
 	if err != nil {
 		return "", err
 	}
@@ -189,37 +230,48 @@ func (x *extractor) eventType(topic string, doc any) (events.Type, error) {
 
 // occurredAt reads an RFC 3339 string or, from Avro's timestamp logical
 // types, a time.Time.
-func (x *extractor) occurredAt(doc any) (time.Time, error) {
+func (x *extractor) occurredAt(v *fieldValues) (time.Time, error) {
 	if !x.used[fOccurredAt] {
 		return time.Time{}, nil
 	}
-	v, ok := x.ptrs[fOccurredAt].Lookup(doc)
-	if !ok || v == nil {
+	switch val := v[fOccurredAt]; val.kind {
+	case "", "null":
 		return time.Time{}, nil
-	}
-	switch v := v.(type) {
-	case string:
-		t, err := events.ParseTime(v)
-		var ee *events.Error
-		if errors.As(err, &ee) {
-			ee.Source = x.ptrs[fOccurredAt].String()
+	case "string":
+		t, err := events.ParseTime(val.s)
+		if err != nil {
+			return t, x.withSource(fOccurredAt, err)
 		}
-		return t, err
-	case time.Time:
-		return v.UTC(), nil
+		return t, nil
+	case "timestamp":
+		return val.t.UTC(), nil
+	default:
+		return time.Time{}, x.invalid(fOccurredAt, "must be an RFC 3339 string, got "+val.kind)
 	}
-	return time.Time{}, x.invalid(fOccurredAt, "must be an RFC 3339 string, got "+kindOf(v))
 }
 
 // validate applies the event rules and names the pointer of the field that
 // breaks one.
 func (x *extractor) validate(e events.Event) error {
-	err := e.Validate()
-	var ee *events.Error
-	if errors.As(err, &ee) {
-		if f := fieldIndex(ee.Field); f >= 0 && x.used[f] {
-			ee.Source = x.ptrs[f].String()
+	if err := e.Validate(); err != nil {
+		var ee *events.Error
+		if errors.As(err, &ee) {
+			if f := fieldIndex(ee.Field); f >= 0 {
+				return x.withSource(f, err)
+			}
 		}
+		return err
+	}
+	return nil
+}
+
+// withSource names field f's pointer in err, an *events.Error, when the
+// field is read by pointer. (Only on the error path: errors.As makes its
+// target escape.)
+func (x *extractor) withSource(f int, err error) error {
+	var ee *events.Error
+	if errors.As(err, &ee) && x.used[f] {
+		ee.Source = x.ptrs[f].String()
 	}
 	return err
 }

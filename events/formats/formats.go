@@ -48,15 +48,15 @@ type Header struct {
 	Value []byte
 }
 
-// header returns the value of the first header named key, and whether
-// there is one. Kafka header names are case-sensitive.
-func (r Record) header(key string) (string, bool) {
+// headerBytes returns the value of the first header named key, and
+// whether there is one. Kafka header names are case-sensitive.
+func (r Record) headerBytes(key string) ([]byte, bool) {
 	for _, h := range r.Headers {
 		if h.Key == key {
-			return string(h.Value), true
+			return h.Value, true
 		}
 	}
-	return "", false
+	return nil, false
 }
 
 // hasHeader reports whether r has a header named key, without copying it.
@@ -117,7 +117,7 @@ func New(spec Spec, reg Registry) (Decoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &jsonDecoder{x: x}, nil
+		return newJSONDecoder(x), nil
 	case FormatCloudEvents:
 		return newCloudEvents(spec)
 	case FormatAvro, FormatJSONSchema:

@@ -1,26 +1,81 @@
 package formats
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/regnotify/regnotify/events"
 )
 
-// jsonDecoder is the json format: any JSON object, fields by pointers.
-type jsonDecoder struct{ x *extractor }
+// jsonDecoder is the json format: any JSON object, fields by pointers,
+// found in one pass over the record (see jsonWalk).
+type jsonDecoder struct {
+	x     *extractor
+	plan  *jsonPlan
+	slots fieldSlots
+}
+
+func newJSONDecoder(x *extractor) *jsonDecoder {
+	d := &jsonDecoder{x: x}
+	var ptrs []Pointer
+	ptrs, d.slots = x.addPointers(ptrs, nil)
+	d.plan = newJSONPlan(ptrs)
+	return d
+}
 
 func (d *jsonDecoder) Decode(_ context.Context, r Record) (events.Event, error) {
-	doc, err := parseJSON(r.Value)
-	if err != nil {
+	if err := checkText(r.Value); err != nil {
 		return events.Event{}, err
 	}
-	return d.x.event(r.Topic, doc)
+	var w jsonWalk
+	if err := w.walk(d.plan, r.Value); err != nil {
+		return events.Event{}, err
+	}
+	if w.root != '{' {
+		return events.Event{}, notObject(kindAt(w.root))
+	}
+	var v fieldValues
+	d.slots.values(&w, &v)
+	return d.x.event(r.Topic, &v)
+}
+
+// fieldSlots maps each event field to its pointer's slot in a jsonPlan
+// (-1: the field is not read from the document).
+type fieldSlots [numFields]int
+
+// addPointers appends the pointers of the fields x reads, each under the
+// reference tokens of prefix, and returns where each field's went.
+func (x *extractor) addPointers(ptrs []Pointer, prefix []string) ([]Pointer, fieldSlots) {
+	var s fieldSlots
+	for f := range numFields {
+		s[f] = -1
+		if !x.used[f] {
+			continue
+		}
+		p := x.ptrs[f]
+		p.tokens = append(slices.Clip(prefix), p.tokens...)
+		s[f] = len(ptrs)
+		ptrs = append(ptrs, p)
+	}
+	return ptrs, s
+}
+
+// values sets v to the fields' values that w found.
+func (s *fieldSlots) values(w *jsonWalk, v *fieldValues) {
+	var all uint16
+	for _, i := range s {
+		if i >= 0 {
+			all |= 1 << i
+		}
+	}
+	w.share(all)
+	for f, i := range s {
+		if i >= 0 {
+			v[f] = w.found(i)
+		}
+	}
 }
 
 // checkSize applies the contract's record size limit.
@@ -34,20 +89,8 @@ func checkSize(b []byte) error {
 	return nil
 }
 
-// parseJSON decodes one JSON value. Invalid UTF-8, which encoding/json
-// would silently replace, is an error, as in events.Decode. Numbers become
-// float64: the pointed fields are strings, and a number is only named.
-func parseJSON(b []byte) (any, error) {
-	if err := checkText(b); err != nil {
-		return nil, err
-	}
-	var doc any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, jsonError(err)
-	}
-	return doc, nil
-}
-
+// checkText applies the size limit and rejects invalid UTF-8, which
+// encoding/json would silently replace, as events.Decode does.
 func checkText(b []byte) error {
 	if err := checkSize(b); err != nil {
 		return err
@@ -58,32 +101,12 @@ func checkText(b []byte) error {
 	return nil
 }
 
-// parseJSONNumbers is parseJSON with numbers as json.Number, exact, for
-// JSON Schema validation (minimum, multipleOf, ...).
+// parseJSONNumbers decodes one JSON value with numbers as json.Number,
+// exact, for JSON Schema validation (minimum, multipleOf, ...). See
+// parseJSONTree.
 func parseJSONNumbers(b []byte) (any, error) {
 	if err := checkText(b); err != nil {
 		return nil, err
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var doc any
-	if err := d.Decode(&doc); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return nil, &events.Error{Rule: "malformed JSON: trailing data after the value at byte offset " + strconv.FormatInt(d.InputOffset(), 10)}
-	}
-	return doc, nil
-}
-
-// jsonError describes a decoding error without quoting the record.
-func jsonError(err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return &events.Error{Rule: "malformed JSON at byte offset " + strconv.FormatInt(se.Offset, 10)}
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return &events.Error{Rule: "malformed JSON: unexpected end"}
-	}
-	return &events.Error{Rule: "malformed JSON"}
+	return parseJSONTree(b)
 }

@@ -30,6 +30,31 @@ func needKcat(t *testing.T) string {
 	return p
 }
 
+// pythonCandidates are the interpreters tried for confluent_kafka, Debian's
+// first: python3 on PATH may be another installation (a pyenv shim, a
+// virtualenv) without Debian's python3-confluent-kafka.
+var pythonCandidates = []string{"/usr/bin/python3", "python3"}
+
+// needConfluentKafka returns an interpreter that can import confluent_kafka,
+// or skips t.
+func needConfluentKafka(t *testing.T) string {
+	t.Helper()
+	for _, name := range pythonCandidates {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = exec.CommandContext(ctx, p, "-c", "import confluent_kafka").Run()
+		cancel()
+		if err == nil {
+			return p
+		}
+	}
+	t.Skipf("no python3 that can import confluent_kafka among %v (apt-get install python3-confluent-kafka)", pythonCandidates)
+	return ""
+}
+
 func run(t *testing.T, stdin []byte, name string, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -112,18 +137,13 @@ func TestKcatReadCommittedAgrees(t *testing.T) {
 // (python3-confluent-kafka) commits A1 A2, aborts B1 B2, commits A3, with
 // every codec: the Reader delivers A1 A2 A3.
 func TestLibrdkafkaTransactions(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
-	if err := exec.Command("python3", "-c", "import confluent_kafka").Run(); err != nil {
-		t.Skip("python3-confluent-kafka not installed (apt-get install python3-confluent-kafka)")
-	}
+	py := needConfluentKafka(t)
 	c := kafkatest.Start(t)
 	for _, codec := range librdkafkaCodecs {
 		t.Run(codec, func(t *testing.T) {
 			topic := c.Topic("rdtxn-" + codec)
 			c.CreateTopics(t, topic)
-			run(t, nil, "python3", "testdata/txn_produce.py", c.Brokers[0], topic, codec)
+			run(t, nil, py, "testdata/txn_produce.py", c.Brokers[0], topic, codec)
 			got := values(readUntilSentinel(t, newReader(t, c, topic, 0, nil)))
 			if want := []string{"A1", "A2", "A3"}; !slices.Equal(got, want) {
 				t.Fatalf("delivered %q; want %q", got, want)

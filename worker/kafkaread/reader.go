@@ -193,8 +193,14 @@ func (r *Reader) Close() error {
 // Offset, HighWaterMark, Key, Value, Headers (values byte-exact: empty
 // stays empty, null stays nil) and Time. An error is the broker's or the
 // network's (typically kafka.UnknownTopicOrPartition, kafka.NotLeaderForPartition,
-// a timeout) or ctx's; calling Fetch again retries from the same offset.
+// a timeout) or ctx's (once ctx ended, even while messages are
+// buffered); calling Fetch again retries from the same offset.
 func (r *Reader) Fetch(ctx context.Context) (kafka.Message, error) {
+	// An ended ctx stops the caller even with messages buffered (as
+	// kafka-go's FetchMessage does); they stay buffered for the next call.
+	if err := ctx.Err(); err != nil {
+		return kafka.Message{}, err
+	}
 	for len(r.buf) == 0 {
 		if r.skipTo > 0 {
 			// Every message before the skipped records has been returned.

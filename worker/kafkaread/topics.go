@@ -121,6 +121,9 @@ func (t *Topics) Watch(ctx context.Context, last TopicState) (TopicState, error)
 	}
 }
 
+// Interval is the configured poll interval (after defaults).
+func (t *Topics) Interval() time.Duration { return t.cfg.Interval }
+
 // Close releases the connections.
 func (t *Topics) Close() error {
 	t.transport.CloseIdleConnections()

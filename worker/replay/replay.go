@@ -25,6 +25,7 @@ import (
 
 	"github.com/regnotify/regnotify/worker/deadletter"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/kafkaread"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -224,7 +225,9 @@ func (r *Replayer) offsets(ctx context.Context, client *kafka.Client) (start, en
 		lasts = append(lasts, kafka.LastOffsetOf(p.ID))
 	}
 	list := func(reqs []kafka.OffsetRequest) (map[int]int64, error) {
-		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{r.cfg.DLQTopic: reqs}})
+		// read_committed: the end is the last stable offset, where a
+		// read_committed reader stops.
+		resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{r.cfg.DLQTopic: reqs}, IsolationLevel: kafka.ReadCommitted})
 		if err != nil {
 			return nil, fmt.Errorf("replay: offsets of %s: %w", r.cfg.DLQTopic, err)
 		}
@@ -358,18 +361,39 @@ func (r *Replayer) partition(stop context.Context, a kafka.PartitionAssignment, 
 	if !r.cfg.Follow && (end == 0 || a.Offset >= end) {
 		return true, nil
 	}
-	rd, err := r.reader(a.ID, a.Offset)
+	// Records the reader skips (an aborted transaction's, transaction
+	// markers) are never replayed; the commit point moves over them, and
+	// the end may be reached through them.
+	reach, reached := context.WithCancel(stop)
+	defer reached()
+	skipTo, done := int64(-1), a.Offset
+	rd, err := r.reader(a.ID, a.Offset, func(next int64) {
+		skipTo = next
+		if !r.cfg.Follow && next >= end {
+			reached()
+		}
+	})
 	if err != nil {
 		return false, err
 	}
-	defer kafkaio.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
+	defer rd.Close()
 	for {
-		batch, err := r.fetchBatch(stop, rd, end)
+		batch, err := r.fetchBatch(reach, rd, end)
 		if len(batch) > 0 {
 			if err := r.copyBatch(stop, a.ID, batch, w, commit); err != nil {
 				return false, err
 			}
-			if !r.cfg.Follow && batch[len(batch)-1].Offset+1 >= end {
+			done = batch[len(batch)-1].Offset + 1
+			if !r.cfg.Follow && done >= end {
+				return true, nil
+			}
+		}
+		if skipTo > done {
+			if err := commit(skipTo); err != nil {
+				return false, fmt.Errorf("replay: commit %s/%d: %w", r.cfg.DLQTopic, a.ID, err)
+			}
+			done = skipTo
+			if !r.cfg.Follow && done >= end {
 				return true, nil
 			}
 		}
@@ -382,9 +406,15 @@ func (r *Replayer) partition(stop context.Context, a kafka.PartitionAssignment, 
 	}
 }
 
-func (r *Replayer) reader(partition int, offset int64) (*kafka.Reader, error) {
-	rcfg := kafkaio.PartitionReaderConfig(r.dialer, r.cfg.Kafka.Brokers, r.cfg.DLQTopic, partition, r.cfg.BatchSize, r.log)
-	rd, err := kafkaio.OpenPartition(rcfg, offset)
+// reader is a read_committed reader of the dead-letter topic's partition
+// from offset (kafkaread: records of aborted transactions and transaction
+// markers are never returned; onSkip is told the offset after them, see
+// kafkaread.Config.OnSkip).
+func (r *Replayer) reader(partition int, offset int64, onSkip func(next int64)) (*kafkaread.Reader, error) {
+	rd, err := kafkaread.New(kafkaread.Config{
+		Brokers: r.cfg.Kafka.Brokers, Dialer: r.dialer, Topic: r.cfg.DLQTopic, Partition: partition,
+		MaxWait: 250 * time.Millisecond, Logger: r.log, OnSkip: onSkip,
+	}, offset)
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
@@ -395,8 +425,8 @@ func (r *Replayer) reader(partition int, offset int64) (*kafka.Reader, error) {
 // BatchSize or the end offset. It never commits (FetchMessage, not
 // ReadMessage). With records in hand it returns them and no error: an error
 // after them is returned by the next call.
-func (r *Replayer) fetchBatch(stop context.Context, rd *kafka.Reader, end int64) ([]kafka.Message, error) {
-	m, err := rd.FetchMessage(stop)
+func (r *Replayer) fetchBatch(stop context.Context, rd *kafkaread.Reader, end int64) ([]kafka.Message, error) {
+	m, err := rd.Fetch(stop)
 	if err != nil {
 		return nil, err
 	}
@@ -404,7 +434,7 @@ func (r *Replayer) fetchBatch(stop context.Context, rd *kafka.Reader, end int64)
 	linger, cancel := context.WithTimeout(stop, r.cfg.Linger)
 	defer cancel()
 	for len(batch) < r.cfg.BatchSize && (r.cfg.Follow || m.Offset+1 < end) {
-		if m, err = rd.FetchMessage(linger); err != nil {
+		if m, err = rd.Fetch(linger); err != nil {
 			break
 		}
 		batch = append(batch, m)
@@ -496,13 +526,23 @@ func (r *Replayer) dryRun(ctx context.Context, start, end map[int]int64) error {
 		if start[p] >= end[p] {
 			continue
 		}
-		rd, err := r.reader(p, start[p])
+		// The end may be reached through skipped records (an aborted
+		// transaction, markers): the reader then stops.
+		reach, reached := context.WithCancel(ctx)
+		rd, err := r.reader(p, start[p], func(next int64) {
+			if next >= end[p] {
+				reached()
+			}
+		})
 		if err != nil {
+			reached()
 			return err
 		}
-		err = r.listPartition(ctx, rd, end[p])
-		kafkaio.CloseBounded(r.log, "partition reader", rd.Close, 5*time.Second)
-		if err != nil {
+		err = r.listPartition(reach, rd, end[p])
+		rd.Close()
+		skippedToEnd := reach.Err() != nil && ctx.Err() == nil
+		reached()
+		if err != nil && !skippedToEnd {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -512,9 +552,9 @@ func (r *Replayer) dryRun(ctx context.Context, start, end map[int]int64) error {
 	return nil
 }
 
-func (r *Replayer) listPartition(ctx context.Context, rd *kafka.Reader, end int64) error {
+func (r *Replayer) listPartition(ctx context.Context, rd *kafkaread.Reader, end int64) error {
 	for {
-		m, err := rd.FetchMessage(ctx)
+		m, err := rd.Fetch(ctx)
 		if err != nil {
 			return err
 		}
