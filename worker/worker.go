@@ -20,6 +20,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/field"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/tracing"
 )
 
 // Config is the worker's typed configuration. Zero durations and counts take
@@ -49,6 +50,28 @@ type Config struct {
 	RebalanceTimeout  time.Duration // default 30s
 	HeartbeatInterval time.Duration // default 3s
 	Now               func() time.Time
+
+	// Sites are the Gigya sites notified; empty = one site named "default"
+	// made of New's Gigya client and RateLimit, fed by every topic.
+	Sites []Site
+	// Quotas are named group-wide budgets (calls/s) that sites share.
+	Quotas map[string]float64
+	// BulkTopics are consumed bulk-lane topics (the worker's zero value is
+	// none; the command passes the contract's default bulk.account.linked).
+	BulkTopics []string
+	// TopicConfig is the optional per-topic routing, format and lane. A
+	// topic without an entry goes to the only site (an error if there are
+	// several), is in the regnotify format, and is in the bulk lane when it
+	// is one of BulkTopics.
+	TopicConfig map[string]Topic
+	// BulkConcurrency is the most slots bulk events may hold; default
+	// Concurrency/2.
+	BulkConcurrency int
+	// SiteProbeInterval is how often a misconfigured site is probed;
+	// default 30s.
+	SiteProbeInterval time.Duration
+	// Tracing traces events and Gigya calls; nil = off.
+	Tracing *tracing.Tracing
 }
 
 func (c *Config) setDefaults() {
@@ -225,7 +248,7 @@ func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(w.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(rw http.ResponseWriter, _ *http.Request) {
-		status(rw, w.Healthy(), "loop stuck")
+		writeStatus(rw, w.Healthy(), "loop stuck")
 	})
 	mux.HandleFunc("/readyz", func(rw http.ResponseWriter, _ *http.Request) {
 		reason := "not in the consumer group"
@@ -235,12 +258,12 @@ func (w *Worker) Handler() http.Handler {
 		case w.readerFails.Load() > 0:
 			reason = "partition reader cannot start"
 		}
-		status(rw, w.Ready(), reason)
+		writeStatus(rw, w.Ready(), reason)
 	})
 	return mux
 }
 
-func status(rw http.ResponseWriter, ok bool, reason string) {
+func writeStatus(rw http.ResponseWriter, ok bool, reason string) {
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !ok {
 		rw.WriteHeader(http.StatusServiceUnavailable)
