@@ -63,7 +63,7 @@ type Client struct {
 
 	// sec is the credential material (secrets, key, their signers),
 	// swapped as a whole by SetSecrets.
-	sec atomic.Pointer[secretSet]
+	sec          atomic.Pointer[secretSet]
 	notifyEncURL string // PercentEncode(normalizeURL(notifyURL)), for sig
 	userEncURL   string
 	// offset is Gigya's clock minus the local clock, in nanoseconds.

@@ -65,9 +65,9 @@ func flagText(f *kong.Flag) string {
 // runSetup is what run and check build from the configuration besides
 // worker.Config: the sites and their clients, the schema registry.
 type runSetup struct {
-	specs   []*siteSpec
-	reg     *formats.SchemaRegistry
-	clients *siteClients // set by runWorker / check
+	specs    []*siteSpec
+	reg      *formats.SchemaRegistry
+	clients  *siteClients // set by runWorker / check
 	fromFile bool
 }
 
