@@ -52,20 +52,17 @@ const (
 // Client calls Gigya. It is safe for concurrent use; create one per process
 // and call Close when done.
 type Client struct {
-	cfg       config
-	http      *http.Client
-	notifyURL string
-	userURL   string
-	now       func() time.Time
-	observe   func(method, code string, d time.Duration)
-	log       *zap.Logger
-	tr        *tracer // nil without Options.TracerProvider
+	cfg     config
+	http    *http.Client
+	ep      atomic.Pointer[endpoints] // swapped by UseAPIDomain
+	now     func() time.Time
+	observe func(method, code string, d time.Duration)
+	log     *zap.Logger
+	tr      *tracer // nil without Options.TracerProvider
 
 	// sec is the credential material (secrets, key, their signers),
 	// swapped as a whole by SetSecrets.
-	sec          atomic.Pointer[secretSet]
-	notifyEncURL string // PercentEncode(normalizeURL(notifyURL)), for sig
-	userEncURL   string
+	sec atomic.Pointer[secretSet]
 	// offset is Gigya's clock minus the local clock, in nanoseconds.
 	offset atomic.Int64
 	bufs   sync.Pool // *[]byte of maxBody+1 bytes for response bodies
@@ -94,12 +91,10 @@ func New(o Options) (*Client, error) {
 			// with 301001 in JSON, never with an HTTP redirect.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		notifyURL: cfg.baseURL + "/" + methodNotifyRegistration,
-		userURL:   cfg.baseURL + "/" + methodGetUserInfo,
-		now:       o.Now,
-		observe:   o.Observe,
-		log:       o.Logger,
-		tr:        newTracer(o.TracerProvider, cfg.baseURL),
+		now:     o.Now,
+		observe: o.Observe,
+		log:     o.Logger,
+		tr:      newTracer(o.TracerProvider, cfg.baseURL),
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -113,18 +108,11 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("new gigya client: %w", err)
 	}
 	c.sec.Store(set)
-	if cfg.auth == AuthSigned {
-		for _, u := range []struct {
-			raw string
-			enc *string
-		}{{c.notifyURL, &c.notifyEncURL}, {c.userURL, &c.userEncURL}} {
-			norm, err := normalizeURL(u.raw)
-			if err != nil {
-				return nil, fmt.Errorf("new gigya client: Options.BaseURL: %w", err)
-			}
-			*u.enc = PercentEncode(norm)
-		}
+	ep, err := c.endpointsFor(cfg.baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("new gigya client: Options.BaseURL: %w", err)
 	}
+	c.ep.Store(ep)
 	return c, nil
 }
 
@@ -188,19 +176,17 @@ type UserInfo struct {
 }
 
 // NotifyRegistration tells Gigya that the user UID registered on the site,
-// and with SiteUID links the account to the site's user id. A SiteUID needs
-// Options.PartnerSecret; without it the call fails with a permanent *Error
-// before anything is sent. Every attempt is signed anew; after 403002 the
+// and with SiteUID links the account to the site's user id. With
+// Options.PartnerSecret a SiteUID is sent with UIDTimestamp and UIDSig;
+// without, with neither (Gigya requires them only from client side). Every attempt is signed anew; after 403002 the
 // client corrects its clock offset and tries exactly once more. Failures are
 // *Error.
 func (c *Client) NotifyRegistration(ctx context.Context, req NotifyRequest) (Response, error) {
 	if req.UID == "" {
 		return Response{}, localError(methodNotifyRegistration, "UID is required")
 	}
-	if req.SiteUID != "" && c.secrets().partnerSecret == "" {
-		return Response{}, localError(methodNotifyRegistration, "SiteUID set but Options.PartnerSecret is empty: cannot compute UIDSig")
-	}
-	r, err := c.call(ctx, &call{method: methodNotifyRegistration, url: c.notifyURL, encURL: c.notifyEncURL,
+	ep := c.ep.Load()
+	r, err := c.call(ctx, &call{method: methodNotifyRegistration, url: ep.notify, encURL: ep.notifyEnc,
 		uid: req.UID, siteUID: req.SiteUID, cid: req.CID, context: req.Context})
 	if err != nil {
 		return Response{}, err
@@ -215,7 +201,8 @@ func (c *Client) GetUserInfo(ctx context.Context, uid string) (UserInfo, error) 
 	if uid == "" {
 		return UserInfo{}, localError(methodGetUserInfo, "UID is required")
 	}
-	r, err := c.call(ctx, &call{method: methodGetUserInfo, url: c.userURL, encURL: c.userEncURL, uid: uid})
+	ep := c.ep.Load()
+	r, err := c.call(ctx, &call{method: methodGetUserInfo, url: ep.user, encURL: ep.userEnc, uid: uid})
 	if err != nil {
 		return UserInfo{}, err
 	}
@@ -327,11 +314,15 @@ func (c *Client) credentials(cl *call, cs *secretSet) (form, attemptSecrets, err
 		param{"httpStatusCodes", "false"},
 		param{"UID", cl.uid})
 	if cl.siteUID != "" {
-		sec.uidSig = cs.partner.uidSig(ts, cl.siteUID)
-		f = append(f,
-			param{"siteUID", cl.siteUID},
-			param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
-			param{"UIDSig", sec.uidSig})
+		f = append(f, param{"siteUID", cl.siteUID})
+		// UIDTimestamp and UIDSig are required only from client side;
+		// sent whenever a partner secret is configured.
+		if cs.partner != nil {
+			sec.uidSig = cs.partner.uidSig(ts, cl.siteUID)
+			f = append(f,
+				param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
+				param{"UIDSig", sec.uidSig})
+		}
 	}
 	if cl.cid != "" {
 		f = append(f, param{"cid", cl.cid})

@@ -476,10 +476,6 @@ func TestRequestsRejectedBeforeSending(t *testing.T) {
 		call func() error
 		want string
 	}{
-		{"siteUID without partner secret", func() error {
-			_, err := e.c.NotifyRegistration(t.Context(), NotifyRequest{UID: "u", SiteUID: "s"})
-			return err
-		}, "PartnerSecret"},
 		{"notify without UID", func() error {
 			_, err := e.c.NotifyRegistration(t.Context(), NotifyRequest{SiteUID: "s"})
 			return err

@@ -40,27 +40,8 @@ func (c Class) String() string {
 // permanent otherwise, because retrying an unknown client-side error only
 // delays the dead-letter record.
 func ClassOf(code int) Class {
-	switch code {
-	case 500001, // general server error
-		500002,
-		500026, // network error
-		500028,
-		500034,
-		504001, // timeout
-		504002, // timeout; may have been applied (see Error.Ambiguous)
-		409030, // more than 5 concurrent requests for one UID
-		503001, // too many calls for one UID
-		403048, // API rate limit exceeded
-		403004: // duplicate nonce: the next attempt has a new one
-		return ClassTransient
-	case 403002: // request has expired
-		return ClassClock
-	case 400001, 400002, 400003, 400004, 400006, 400009, 400093,
-		403000, 403003, 403005, 403006, 403007, 403010, 403025, 403043,
-		404000, 404003,
-		409001,
-		301001:
-		return ClassPermanent
+	if info, ok := codeTable[code]; ok && code != 0 {
+		return info.class
 	}
 	if code/100000 == 5 {
 		return ClassTransient

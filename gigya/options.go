@@ -60,9 +60,9 @@ type Options struct {
 	// PrivateKeyPEM is the application's RSA private key, PKCS#1 or PKCS#8
 	// PEM (AuthBearer).
 	PrivateKeyPEM []byte
-	// PartnerSecret (base64) signs siteUIDs (UIDTimestamp + UIDSig). Without
-	// it, NotifyRegistration with a SiteUID fails with a permanent *Error
-	// before anything is sent; calls without SiteUID work.
+	// PartnerSecret (base64), optional, signs siteUIDs: with it every call
+	// with a SiteUID carries UIDTimestamp + UIDSig; without it none does
+	// (Gigya requires them only from client side).
 	PartnerSecret string
 	// RequestTimeout bounds one HTTP attempt, from connecting to reading the
 	// body; default 10s. The 403002 retry gets a timeout of its own.
@@ -161,6 +161,7 @@ type config struct {
 	baseURL       string
 	timeout       time.Duration
 	maxConns      int
+	fromBaseURL   bool // set up with Options.BaseURL, not a data center
 }
 
 // validate checks o. Its errors name the offending option and never quote a
@@ -231,6 +232,7 @@ func (o Options) validate() (config, error) {
 		return c, err
 	}
 	c.baseURL = base.String()
+	c.fromBaseURL = o.BaseURL != ""
 	if c.auth == AuthSecret && base.Scheme == "http" && !isLoopback(base.Hostname()) {
 		// Gigya answers 403006 anyway, but only after the secret has
 		// crossed the network in clear text.

@@ -129,8 +129,8 @@ func TestNewDefaults(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("config = %+v, want %+v", got, tt.want)
 			}
-			if want := tt.want.baseURL + "/socialize.notifyRegistration"; c.notifyURL != want {
-				t.Errorf("notify URL = %q, want %q", c.notifyURL, want)
+			if want := tt.want.baseURL + "/socialize.notifyRegistration"; c.ep.Load().notify != want {
+				t.Errorf("notify URL = %q, want %q", c.ep.Load().notify, want)
 			}
 		})
 	}
