@@ -28,8 +28,10 @@ func NewDeadLetterWriter(k kafkaio.Kafka, topic string) (*kafkaio.Writer, error)
 // is acknowledged: a dead letter is never dropped. While writes fail the
 // worker reports not ready and takes no new events. It returns false only if
 // ctx ended first.
-func (w *Worker) deadLetter(ctx context.Context, m kafka.Message, e ending) bool {
+func (w *Worker) deadLetter(ctx context.Context, j *job, e ending) bool {
+	m := j.msg
 	f := e.failure()
+	f.Site = j.siteName()
 	rec := deadletter.Record(m, f, w.cfg.Group, w.now())
 	b := &backoff.ExponentialBackOff{
 		InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.5, Multiplier: 2,
@@ -70,14 +72,14 @@ func (w *Worker) deadLetter(ctx context.Context, m kafka.Message, e ending) bool
 			return false
 		}
 	}
-	w.metrics.events.WithLabelValues(m.Topic, e.outcome).Inc()
+	w.metrics.events.WithLabelValues(f.Site, m.Topic, e.outcome).Inc()
 	w.logDeadLetter(m, f)
 	return true
 }
 
 func (w *Worker) logDeadLetter(m kafka.Message, f deadletter.Failure) {
 	fields := []zap.Field{
-		zap.String("class", f.Class), zap.String("topic", m.Topic), zap.Int("partition", m.Partition),
+		zap.String("class", f.Class), zap.String("site", f.Site), zap.String("topic", m.Topic), zap.Int("partition", m.Partition),
 		zap.Int64("offset", m.Offset), zap.Int("attempts", f.Attempts), zap.String("reason", f.Message),
 	}
 	if f.Code != 0 {

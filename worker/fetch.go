@@ -10,7 +10,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
-	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/worker/kafkaio"
 )
 
@@ -91,12 +90,15 @@ func (w *Worker) fetch(ctx context.Context, pr *partitionReader, sched *keyed, o
 			}
 			return fmt.Errorf("fetch %s/%d: %w", pr.topic, pr.partition, err)
 		}
-		lag.Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
-		if err := w.take(ctx); err != nil {
+		behind := max(0, m.HighWaterMark-m.Offset-1)
+		lag.Set(float64(behind))
+		pr.offsets.lag.Store(behind)
+		j := w.prepare(ctx, m, pr.offsets)
+		if err := w.take(ctx, j); err != nil {
 			return nil // not taken: uncommitted, refetched by whoever owns the partition next
 		}
 		pr.next = m.Offset + 1
-		w.submit(m, pr.offsets, sched)
+		w.submit(j, sched)
 	}
 }
 
@@ -120,58 +122,44 @@ func (w *Worker) resolveStart(ctx context.Context, pr *partitionReader) {
 	pr.offsets.startAt(resolved)
 }
 
-// submit hands a fetched message, holding its slot, to the scheduler.
-func (w *Worker) submit(m kafka.Message, p *partitionOffsets, sched *keyed) {
-	if isTxnMarker(m) {
+// submit hands a prepared job, holding its slot, to the scheduler.
+func (w *Worker) submit(j *job, sched *keyed) {
+	p := j.part
+	if j.marker {
 		// kafka-go hands out transaction markers as records; they are
 		// not events. Finished at once, nothing to notify.
-		w.log.Debug("skipping a transaction marker", zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset))
-		p.add(m.Offset)
-		p.finish(m.Offset)
-		<-w.slots
+		w.log.Debug("skipping a transaction marker", zap.String("topic", j.msg.Topic), zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset))
+		p.add(j.msg.Offset)
+		p.finish(j.msg.Offset)
+		w.releaseSlot(j)
 		return
 	}
-	j := &job{msg: m, part: p}
-	j.ev, j.evErr = decode(m)
-	j.key = string(m.Key)
-	if j.key == "" && j.evErr == nil {
-		j.key = j.ev.UID
-	}
-	p.add(m.Offset)
+	p.add(j.msg.Offset)
 	w.metrics.inflight.Inc()
+	if j.site != nil {
+		j.site.inflight.Add(1)
+	}
 	sched.submit(j)
 }
 
-// take waits until the worker may take one more event: a free concurrency
-// slot, no Gigya outage, dead-letter writes working.
-func (w *Worker) take(ctx context.Context) error {
-	for {
-		if err := w.outage.wait(ctx); err != nil {
-			return err
-		}
-		if w.dlqFails.Load() == 0 {
-			break
-		}
+// take waits until the worker may take one more event: dead-letter writes
+// working, room at its site, and a free concurrency slot. A site that is
+// not ok takes at most parkLimit events (they wait without a slot); beyond
+// that the partition waits for the site.
+func (w *Worker) take(ctx context.Context, j *job) error {
+	for w.dlqFails.Load() != 0 {
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
-	select {
-	case w.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// decode is events.Decode with a panic turned into an invalid event.
-func decode(m kafka.Message) (ev events.Event, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("invalid event: the decoder failed on this record (internal error: %v)", r)
+	if s := j.site; s != nil {
+		for !s.health.ok() && s.inflight.Load() >= int64(w.parkLimit) {
+			if err := s.health.wait(ctx); err != nil {
+				return err
+			}
 		}
-	}()
-	return events.Decode(m.Topic, m.Value)
+	}
+	return w.acquireSlot(ctx, j)
 }
 
 // isTxnMarker reports whether m has the shape of a transaction control

@@ -4,11 +4,14 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"github.com/regnotify/regnotify/worker/status"
 )
 
 // generation is one consumer-group generation of this worker: the assigned
@@ -40,9 +43,11 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer cancelProc()
 
 	g := w.newGeneration(gen, cancelProc)
+	w.gen.Store(g)
+	defer w.gen.Store(nil)
 	w.joined.Store(true)
 	defer w.joined.Store(false)
-	g.sched = newKeyed(w.cfg.Concurrency, func(j *job) { w.runJob(procCtx, j) })
+	g.sched = newKeyed(w.runners(), func(j *job) { w.runJob(procCtx, j) })
 	defer g.sched.stop() // after the drain below: every submitted job has run
 	g.startReaders(fetchCtx)
 
@@ -157,13 +162,46 @@ func (g *generation) drain(genCtx context.Context, tick *time.Ticker) string {
 				deadline.Reset(w.cfg.rebalanceDrain())
 			}
 		case <-outageCheck.C:
-			if w.outage.isOpen() {
-				// Nothing can finish while Gigya is down: waiting only
-				// delays the rebalance or the shutdown.
-				return abandon("Gigya outage")
+			if s := w.waitingSite(); s != "" {
+				// Nothing of a site that is not ok can finish: waiting
+				// only delays the rebalance or the shutdown.
+				return abandon("site " + s + " not ok")
 			}
 		case <-deadline.C:
 			return abandon("drain time over")
 		}
 	}
+}
+
+// runners is how many jobs may run or wait at once: every slot, and the
+// events of sites that are not ok waiting without a slot (parkLimit per
+// site, plus those in flight when their site stopped), so that a job never
+// waits for a runner.
+func (w *Worker) runners() int {
+	return 2*w.cfg.Concurrency + len(w.sites)*w.parkLimit
+}
+
+// waitingSite names a site that is not ok and has unfinished events, or "".
+func (w *Worker) waitingSite() string {
+	for _, s := range w.sites {
+		if !s.health.ok() && s.inflight.Load() > 0 {
+			return s.name
+		}
+	}
+	return ""
+}
+
+// status is the generation's partitions for Status, sorted.
+func (g *generation) status() []status.Partition {
+	out := make([]status.Partition, 0, len(g.parts))
+	for tp, p := range g.parts {
+		out = append(out, status.Partition{Topic: tp.topic, Partition: tp.partition, Lag: p.lag.Load(), Committed: p.commitPoint()})
+	}
+	slices.SortFunc(out, func(a, b status.Partition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return a.Partition - b.Partition
+	})
+	return out
 }

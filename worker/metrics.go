@@ -1,10 +1,14 @@
 package worker
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/regnotify/regnotify/gigya"
 )
 
 // Outcomes of an event, the values of the outcome label.
@@ -30,6 +34,8 @@ type Metrics struct {
 	outage          prometheus.Gauge
 	dlqWriteFailing prometheus.Gauge
 	commits         *prometheus.CounterVec
+	siteState       *prometheus.GaugeVec
+	decodeWaiting   prometheus.Gauge
 }
 
 // NewMetrics creates the metrics in a new registry, with the Go runtime and
@@ -38,8 +44,8 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "regnotify_events_total", Help: "Events that ended, by topic and outcome.",
-		}, []string{"topic", "outcome"}),
+			Name: "regnotify_events_total", Help: "Events that ended, by site (\"\" = routed to none), topic and outcome.",
+		}, []string{"site", "topic", "outcome"}),
 		gigyaRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regnotify_gigya_requests_total", Help: "Gigya HTTP requests by method and errorCode (or transport, http_NNN, invalid_response).",
 		}, []string{"method", "code"}),
@@ -57,7 +63,7 @@ func NewMetrics() *Metrics {
 			Name: "regnotify_consumer_lag", Help: "Messages between the last fetched one and the partition's high-water mark.",
 		}, []string{"topic", "partition"}),
 		outage: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "regnotify_gigya_outage", Help: "1 while the worker is paused because Gigya as a whole is failing.",
+			Name: "regnotify_gigya_outage", Help: "1 while any site is in outage (its Gigya failing as a whole).",
 		}),
 		dlqWriteFailing: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "regnotify_dlq_write_failing", Help: "1 while writes to the dead-letter topic fail.",
@@ -65,17 +71,42 @@ func NewMetrics() *Metrics {
 		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "regnotify_offset_commits_total", Help: "Offset commits by result (ok, error).",
 		}, []string{"result"}),
+		siteState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "regnotify_site_state", Help: "1 for a site's current state (ok, outage, misconfigured, paused), 0 for the others.",
+		}, []string{"site", "state"}),
+		decodeWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "regnotify_decode_waiting", Help: "Events waiting to be decoded again because their decoder cannot decide now (schema registry unreachable).",
+		}),
 	}
 	m.Registry.MustRegister(m.events, m.gigyaRequests, m.gigyaDuration, m.retries, m.inflight, m.lag,
-		m.outage, m.dlqWriteFailing, m.commits,
+		m.outage, m.dlqWriteFailing, m.commits, m.siteState, m.decodeWaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
 // ObserveGigya records one Gigya HTTP attempt; it fits gigya.Options.Observe.
+// An errorCode outside the code table is counted as "other", so that the
+// code label stays bounded whatever Gigya (or a proxy) answers.
 func (m *Metrics) ObserveGigya(method, code string, d time.Duration) {
-	m.gigyaRequests.WithLabelValues(method, code).Inc()
+	m.gigyaRequests.WithLabelValues(method, boundedCode(code)).Inc()
 	m.gigyaDuration.WithLabelValues(method).Observe(d.Seconds())
+}
+
+// boundedCode is code, or "other" for an errorCode outside the code table.
+// The client's other outcomes ("transport", "invalid_response", http_5xx)
+// are bounded already.
+func boundedCode(code string) string {
+	n, err := strconv.Atoi(code)
+	if err != nil {
+		if strings.HasPrefix(code, "http_") || code == "transport" || code == "invalid_response" {
+			return code
+		}
+		return "other"
+	}
+	if !gigya.KnownCode(n) {
+		return "other"
+	}
+	return code
 }
 
 // Snapshot is a point-in-time reading of the worker's counters, for

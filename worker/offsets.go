@@ -2,6 +2,7 @@ package worker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,6 +20,9 @@ type partitionOffsets struct {
 	// message has finished: the commit loop commits soon instead of at its
 	// next tick.
 	drained chan<- struct{}
+	// lag is the records behind the partition's end at the last fetch,
+	// for Status.
+	lag atomic.Int64
 }
 
 type pendingOffset struct {

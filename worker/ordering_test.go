@@ -145,23 +145,23 @@ func TestOutageOpensOnlyAcrossUsersAndFreezesClock(t *testing.T) {
 	now.Store(time.Unix(1000, 0).UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	var changes []bool
-	o := newOutage(4, 2, clock, func(open bool) { changes = append(changes, open) })
+	o := newHealth(4, 2, clock, func(_, to string, _ int) { changes = append(changes, to == StateOutage) })
 
 	for range 10 {
 		o.failure("same-user")
 	}
-	if o.isOpen() {
+	if o.inOutage() {
 		t.Fatal("outage opened on one user's failures, want it closed")
 	}
 	o.success()
 	o.failure("a")
 	o.failure("b")
 	o.failure("a")
-	if o.isOpen() {
+	if o.inOutage() {
 		t.Fatal("outage opened below the threshold")
 	}
 	o.failure("b")
-	if !o.isOpen() {
+	if !o.inOutage() {
 		t.Fatal("outage closed after 4 consecutive failures from 2 users, want open")
 	}
 	frozen := o.Now()
@@ -169,7 +169,7 @@ func TestOutageOpensOnlyAcrossUsersAndFreezesClock(t *testing.T) {
 	if got := o.Now(); !got.Equal(frozen) {
 		t.Errorf("backoff clock moved %v during the outage, want it frozen", got.Sub(frozen))
 	}
-	o.close()
+	o.endOutage()
 	now.Add(int64(time.Second))
 	if got := o.Now().Sub(frozen); got != time.Second {
 		t.Errorf("backoff clock advanced %v after the outage, want 1s (the minute of outage excluded)", got)
@@ -207,22 +207,22 @@ func TestPartitionOffsetsSignalsDrained(t *testing.T) {
 }
 
 func TestOutageReopensOnFirstFailureAfterAProbe(t *testing.T) {
-	o := newOutage(10, 3, time.Now, nil)
+	o := newHealth(10, 3, time.Now, nil)
 	for _, u := range []string{"a", "b", "c", "a", "b", "c", "a", "b", "c", "a"} {
 		o.failure(u)
 	}
-	if !o.isOpen() {
+	if !o.inOutage() {
 		t.Fatal("outage not open after 10 failures from 3 users")
 	}
-	o.close() // a probe answered
+	o.endOutage() // a probe answered
 	o.failure("a")
-	if !o.isOpen() {
+	if !o.inOutage() {
 		t.Fatal("the first failure after a probe closed the outage did not reopen it")
 	}
-	o.close()
+	o.endOutage()
 	o.success() // a real call succeeded: back to the full threshold
 	o.failure("a")
-	if o.isOpen() {
+	if o.inOutage() {
 		t.Fatal("one failure after a success reopened the outage")
 	}
 }

@@ -28,28 +28,45 @@ type job struct {
 	msg   kafka.Message
 	key   string // ordering key: the record key, else the uid; "" = unordered
 	ev    events.Event
-	evErr error // the decode error of an invalid event
+	evErr error // the decode (or routing) error of an invalid event
 	part  *partitionOffsets
+	site  *site  // nil: routed to no site (evErr says why)
+	route *route // the topic's; nil for a transaction marker
+	// slot: the job holds a concurrency slot. It gives it up while its
+	// site is not ok, so that a waiting site never holds every slot.
+	slot   bool
+	marker bool // a transaction marker, not an event
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
 // already done, or durably dead-lettered. It returns false only when ctx
 // ended first; the event is then left uncommitted and will be redelivered.
 func (w *Worker) handle(ctx context.Context, j *job) bool {
-	if j.evErr != nil {
-		return w.deadLetter(ctx, j.msg, ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()})
+	if err := w.awaitDecode(ctx, j); err != nil {
+		return false
 	}
-	e, err := w.notify(ctx, j.ev)
+	if j.evErr != nil {
+		return w.deadLetter(ctx, j, ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()})
+	}
+	e, err := w.notify(ctx, j)
 	if err != nil {
 		return false
 	}
 	switch e.outcome {
 	case OutcomeNotified, OutcomeAlreadyDone:
-		w.metrics.events.WithLabelValues(j.msg.Topic, e.outcome).Inc()
+		w.metrics.events.WithLabelValues(j.siteName(), j.msg.Topic, e.outcome).Inc()
 		return true
 	default:
-		return w.deadLetter(ctx, j.msg, e)
+		return w.deadLetter(ctx, j, e)
 	}
+}
+
+// siteName is the job's site label: "" when routed to none.
+func (j *job) siteName() string {
+	if j.site == nil {
+		return ""
+	}
+	return j.site.name
 }
 
 // ending is how an event ended: its outcome and, for a dead letter, why.
@@ -96,7 +113,7 @@ func (b *eventBackOff) NextBackOff() time.Duration {
 	return d
 }
 
-func (w *Worker) newBackOff() *eventBackOff {
+func (w *Worker) newBackOff(s *site) *eventBackOff {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     w.cfg.RetryInitial,
 		RandomizationFactor: 0.5,
@@ -104,51 +121,59 @@ func (w *Worker) newBackOff() *eventBackOff {
 		MaxInterval:         w.cfg.RetryMaxInterval,
 		MaxElapsedTime:      w.cfg.RetryMaxElapsed,
 		Stop:                backoff.Stop,
-		Clock:               w.outage,
+		Clock:               s.health,
 	}
 	b.Reset()
 	return &eventBackOff{ExponentialBackOff: b}
 }
 
-// notify calls Gigya for ev until it succeeds, fails for good or runs out of
-// retry budget; Decide says which. The error is non-nil only if ctx ended.
-func (w *Worker) notify(ctx context.Context, ev events.Event) (ending, error) {
+// notify calls the site's Gigya for j's event until it succeeds, fails for
+// good or runs out of retry budget; Decide says which. Site-wide answers
+// never end the event: the site goes misconfigured and the event waits,
+// or (301001) the site follows Gigya's apiDomain and the event retries at
+// once. The error is non-nil only if ctx ended.
+func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
+	s, ev := j.site, j.ev
 	req := gigya.NotifyRequest{UID: ev.UID, SiteUID: ev.SiteUID, CID: ev.CID, Context: ev.EventID}
-	b := w.newBackOff()
+	b := w.newBackOff(s)
 	bctx := backoff.WithContext(b, ctx)
-	var lastErr string
+	var lastErr, followed string
 	for attempts := 1; ; attempts++ {
-		if err := w.gate(ctx, attempts); err != nil {
+		if err := w.gate(ctx, j, attempts); err != nil {
 			return ending{}, err
 		}
-		_, err := w.gigya.NotifyRegistration(ctx, req)
+		_, err := s.gigya.NotifyRegistration(ctx, req)
 		if err == nil {
-			w.outage.success()
+			s.health.success()
 			return ending{outcome: OutcomeNotified}, nil
 		}
 		if ctx.Err() != nil {
 			return ending{}, ctx.Err()
 		}
 		d := Decide(err)
-		w.account(d, ev.UID)
+		w.account(s, d, ev.UID)
 		if d.Kind == KindUnknownUser && ev.SiteUID != "" {
-			if e, done := w.confirmLinked(ctx, ev, &d, &err); done {
+			if e, done := w.confirmLinked(ctx, j, &d, &err); done {
 				return e, nil
 			}
+		}
+		if w.siteWide(s, d, err, &followed) {
+			continue // waits at the gate, or retries at the new data center
 		}
 		if !d.Retry {
 			return endingOf(d.Outcome, err, attempts), nil
 		}
 		b.harder = d.Harder
 		if msg := err.Error(); msg != lastErr {
-			w.log.Debug("transient Gigya failure, will retry", zap.String("eventId", ev.EventID), zap.Int("attempt", attempts), zap.String("error", msg))
+			w.log.Debug("transient Gigya failure, will retry", zap.String("site", s.name), zap.String("eventId", ev.EventID), zap.Int("attempt", attempts), zap.String("error", msg))
 			lastErr = msg
 		}
 		next := bctx.NextBackOff()
-		if next == backoff.Stop && d.Health == HealthDown && w.outage.isOpen() {
-			// The budget ran out just as Gigya went down as a whole: the
-			// event waits out the outage at the gate and gets one more
-			// attempt after it, instead of a dead letter for the outage.
+		if next == backoff.Stop && d.Health == HealthDown && !s.health.ok() {
+			// The budget ran out just as the site went down as a whole:
+			// the event waits out the outage at the gate and gets one
+			// more attempt after it, instead of a dead letter for the
+			// outage.
 			continue
 		}
 		if next == backoff.Stop {
@@ -163,12 +188,52 @@ func (w *Worker) notify(ctx context.Context, ev events.Event) (ending, error) {
 	}
 }
 
-// gate waits at the outage gate and the rate limiter before an attempt.
-func (w *Worker) gate(ctx context.Context, attempt int) error {
-	if err := w.outage.wait(ctx); err != nil {
-		return err
+// siteWide handles an answer about the site rather than the event and
+// reports whether it was one. A misconfiguration marks the site (the
+// event then waits at the gate). 301001 moves the site's client to the
+// answer's apiDomain; the same apiDomain named again to the same event,
+// after it followed it, marks the site misconfigured instead of looping.
+func (w *Worker) siteWide(s *site, d Decision, err error, followed *string) bool {
+	switch d.Kind {
+	case KindSiteWide:
+		s.health.misconfigure(siteCode(err))
+		return true
+	case KindWrongDataCenter:
+		var ge *gigya.Error
+		errors.As(err, &ge)
+		if ge.APIDomain != "" && ge.APIDomain != *followed {
+			if now := w.followDataCenter(s, err); now != "" {
+				*followed = now
+				return true
+			}
+		}
+		s.health.misconfigure(301001)
+		return true
 	}
-	if err := w.limiter.Wait(ctx); err != nil {
+	return false
+}
+
+// gate waits before an attempt until the site is ok (without a slot
+// meanwhile), then for a slot and the site's budget.
+func (w *Worker) gate(ctx context.Context, j *job, attempt int) error {
+	s := j.site
+	for !s.health.ok() {
+		if j.slot {
+			w.releaseSlot(j)
+		}
+		s.parked.Add(1)
+		err := s.health.wait(ctx)
+		s.parked.Add(-1)
+		if err != nil {
+			return err
+		}
+	}
+	if !j.slot {
+		if err := w.acquireSlot(ctx, j); err != nil {
+			return err
+		}
+	}
+	if err := s.limiter.Wait(ctx); err != nil {
 		return err
 	}
 	if attempt > 1 {
@@ -177,13 +242,32 @@ func (w *Worker) gate(ctx context.Context, attempt int) error {
 	return nil
 }
 
-// account tells the outage detector what a failure says about Gigya.
-func (w *Worker) account(d Decision, uid string) {
+// acquireSlot takes a concurrency slot for j.
+func (w *Worker) acquireSlot(ctx context.Context, j *job) error {
+	select {
+	case w.slots <- struct{}{}:
+		j.slot = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// releaseSlot gives j's slot back.
+func (w *Worker) releaseSlot(j *job) {
+	if j.slot {
+		j.slot = false
+		<-w.slots
+	}
+}
+
+// account tells the site's outage detector what a failure says about it.
+func (w *Worker) account(s *site, d Decision, uid string) {
 	switch d.Health {
 	case HealthDown:
-		w.outage.failure(uid)
+		s.health.failure(uid)
 	case HealthUp:
-		w.outage.success()
+		s.health.success()
 	}
 }
 
@@ -191,28 +275,31 @@ func (w *Worker) account(d Decision, uid string) {
 // may already exist (an earlier attempt whose answer was lost, or a
 // redelivery). It ends the event as already done, or as rejected (with the
 // original answer) when the confirmation cannot say otherwise; a transient
-// confirmation failure replaces d and err so that the whole is retried.
-func (w *Worker) confirmLinked(ctx context.Context, ev events.Event, d *Decision, err *error) (ending, bool) {
-	done, cerr := w.alreadyLinked(ctx, ev.SiteUID)
+// or site-wide confirmation failure replaces d and err so that the whole
+// is retried (or waits for the site).
+func (w *Worker) confirmLinked(ctx context.Context, j *job, d *Decision, err *error) (ending, bool) {
+	done, cerr := w.alreadyLinked(ctx, j.site, j.ev.SiteUID)
 	if done {
 		return ending{outcome: OutcomeAlreadyDone}, true
 	}
 	cd := Decide(cerr)
-	if cerr == nil || !cd.Retry || cd.Kind == KindBug {
+	siteWide := cd.Kind == KindSiteWide || cd.Kind == KindWrongDataCenter
+	if cerr == nil || !cd.Retry && !siteWide || cd.Kind == KindBug {
 		return ending{}, false // d stays: rejected with the original answer
 	}
-	w.account(cd, ev.UID)
+	w.account(j.site, cd, j.ev.UID)
 	*d, *err = cd, cerr
 	return ending{}, false
 }
 
-// alreadyLinked asks Gigya whether siteUID is already an account's UID: a
-// link made by an earlier attempt whose answer was lost, or a redelivery.
-func (w *Worker) alreadyLinked(ctx context.Context, siteUID string) (bool, error) {
-	if err := w.limiter.Wait(ctx); err != nil {
+// alreadyLinked asks the site's Gigya whether siteUID is already an
+// account's UID: a link made by an earlier attempt whose answer was lost,
+// or a redelivery.
+func (w *Worker) alreadyLinked(ctx context.Context, s *site, siteUID string) (bool, error) {
+	if err := s.limiter.Wait(ctx); err != nil {
 		return false, err
 	}
-	info, err := w.gigya.GetUserInfo(ctx, siteUID)
+	info, err := s.gigya.GetUserInfo(ctx, siteUID)
 	if err != nil {
 		return false, err
 	}

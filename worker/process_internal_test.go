@@ -41,7 +41,7 @@ func TestBudgetRunningOutAsOutageOpensIsNotExhausted(t *testing.T) {
 	var w *Worker
 	g := gigyaFunc{notify: func(context.Context, gigya.NotifyRequest) (gigya.Response, error) {
 		for _, u := range []string{"a", "b", "c", "a", "b", "c", "a", "b", "c"} {
-			w.outage.failure(u) // other users, one short of the threshold
+			w.sites[0].health.failure(u) // other users, one short of the threshold
 		}
 		return gigya.Response{}, &gigya.Error{Method: "n", Err: errors.New("connection refused")}
 	}}
@@ -54,8 +54,8 @@ func TestBudgetRunningOutAsOutageOpensIsNotExhausted(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	e, err := w.notify(ctx, events.Event{UID: "victim", EventID: "e"})
-	if !w.outage.isOpen() {
+	e, err := w.notify(ctx, &job{site: w.sites[0], ev: events.Event{UID: "victim", EventID: "e"}})
+	if !w.sites[0].health.inOutage() {
 		t.Fatal("the outage did not open: the test did not set up its case")
 	}
 	if out := e.outcome; out == OutcomeDLQExhausted {
@@ -78,7 +78,7 @@ func TestPanicIsDeadLetteredNotACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := &job{msg: kafka.Message{Topic: "user.registered", Offset: 7}, ev: events.Event{EventID: "e", UID: "u", Type: events.UserRegistered}}
+	j := &job{site: w.sites[0], msg: kafka.Message{Topic: "user.registered", Offset: 7}, ev: events.Event{EventID: "e", UID: "u", Type: events.UserRegistered}}
 	if !w.handleSafely(context.Background(), j) {
 		t.Fatal("handleSafely = false, want the event finished (dead-lettered)")
 	}
@@ -108,7 +108,7 @@ func TestTooLargeDeadLetterIsStubbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := kafka.Message{Topic: "t", Key: []byte("k"), Value: make([]byte, 1000), Headers: []kafka.Header{{Key: "trace", Value: []byte("x")}}}
-	if !w.deadLetter(context.Background(), m, ending{outcome: OutcomeDLQInvalid, message: "too big"}) {
+	if !w.deadLetter(context.Background(), &job{msg: m}, ending{outcome: OutcomeDLQInvalid, message: "too big"}) {
 		t.Fatal("deadLetter = false, want written")
 	}
 	if len(tries) != 3 {

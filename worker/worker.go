@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/time/rate"
 
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/field"
@@ -92,6 +92,8 @@ func (c *Config) setDefaults() {
 	setDefault(&c.SessionTimeout, 10*time.Second)
 	setDefault(&c.RebalanceTimeout, 30*time.Second)
 	setDefault(&c.HeartbeatInterval, 3*time.Second)
+	setDefault(&c.SiteProbeInterval, defaultSiteProbeInterval)
+	setDefault(&c.BulkConcurrency, max(1, c.Concurrency/2))
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -119,7 +121,7 @@ func (c Config) Validate() error {
 	if err := c.Kafka.Validate(); err != nil {
 		return err
 	}
-	if slices.Contains(c.Topics, c.DLQTopic) {
+	if slices.Contains(c.consumedTopics(), c.DLQTopic) {
 		return field.Errorf("Config", "DLQTopic", "%q is also a consumed topic", c.DLQTopic)
 	}
 	for _, t := range c.Topics {
@@ -142,22 +144,30 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		return field.Errorf("Config", "ShutdownTimeout", "want >= 0")
 	}
-	return nil
+	if c.SiteProbeInterval < 0 {
+		return field.Errorf("Config", "SiteProbeInterval", "want >= 0")
+	}
+	return c.validateSites()
 }
 
 // Worker is the consumer-group worker. Create it with New, start it with Run.
 type Worker struct {
 	cfg     Config
-	gigya   Gigya
 	dlq     MessageWriter
 	metrics *Metrics
 	log     *zap.Logger
 	now     func() time.Time
 
-	dialer  *kafka.Dialer
-	limiter *rate.Limiter
-	outage  *outage
-	slots   chan struct{} // one per event in flight
+	dialer    *kafka.Dialer
+	sites     []*site
+	siteByKey map[string]*site  // by name and by API key
+	routes    map[string]*route // by consumed topic
+	slots     chan struct{}     // one per event in flight, not counting waiting ones
+	parkLimit int               // events a site that is not ok may take (see take)
+
+	misconfigured atomic.Int64 // sites misconfigured now
+	outages       atomic.Int64 // sites in outage now
+	gen           atomic.Pointer[generation]
 
 	joined      atomic.Bool
 	readerFails atomic.Int64 // partitions whose reader cannot be set up now
@@ -169,15 +179,17 @@ type Worker struct {
 	beatLimit  time.Duration
 }
 
-// New returns a worker. gigya and dlq are its two outputs (the Gigya client
+// New returns a worker. g and dlq are its two outputs (the Gigya client
 // and the dead-letter writer, see NewDeadLetterWriter); metrics may be
-// shared with the Gigya client's Observe hook.
+// shared with the Gigya clients' Observe hook. With Config.Sites set, g is
+// ignored (may be nil): each site brings its own client; without, g is
+// the client of the one site "default".
 func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logger) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.setDefaults()
-	if g == nil || dlq == nil {
+	if (g == nil && len(cfg.Sites) == 0) || dlq == nil {
 		return nil, errors.New("worker: nil Gigya client or dead-letter writer")
 	}
 	if metrics == nil {
@@ -190,27 +202,15 @@ func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
-	limit, burst := rate.Inf, 1
-	if cfg.RateLimit > 0 {
-		limit = rate.Limit(cfg.RateLimit)
-	}
 	w := &Worker{
-		cfg: cfg, gigya: g, dlq: dlq, metrics: metrics, log: log, now: cfg.Now,
+		cfg: cfg, dlq: dlq, metrics: metrics, log: log, now: cfg.Now,
 		dialer:     dialer,
-		limiter:    rate.NewLimiter(limit, burst),
 		slots:      make(chan struct{}, cfg.Concurrency),
+		parkLimit:  parkLimitFor(cfg.Concurrency),
 		beatLimit:  2*cfg.CommitInterval + 2*time.Minute,
 		openReader: kafkaio.OpenPartition,
 	}
-	w.outage = newOutage(cfg.OutageThreshold, cfg.OutageMinUsers, cfg.Now, func(open bool) {
-		if open {
-			metrics.outage.Set(1)
-			log.Warn("Gigya outage: pausing, probing until it answers")
-		} else {
-			metrics.outage.Set(0)
-			log.Info("Gigya answers again: resuming")
-		}
-	})
+	w.newSites(g)
 	w.beat()
 	return w, nil
 }
@@ -233,9 +233,10 @@ func (w *Worker) dlqFailing(delta int64, written bool) {
 }
 
 // Ready reports whether the worker is in the group, reads every assigned
-// partition and can dead-letter.
+// partition, can dead-letter, and no site is misconfigured (a rollout with
+// a bad secret stops).
 func (w *Worker) Ready() bool {
-	return w.joined.Load() && w.dlqFails.Load() == 0 && w.readerFails.Load() == 0
+	return w.joined.Load() && w.dlqFails.Load() == 0 && w.readerFails.Load() == 0 && w.misconfigured.Load() == 0
 }
 
 // Healthy reports whether the worker's loop has turned recently.
@@ -257,10 +258,23 @@ func (w *Worker) Handler() http.Handler {
 			reason = "dead-letter topic writes failing"
 		case w.readerFails.Load() > 0:
 			reason = "partition reader cannot start"
+		case w.misconfigured.Load() > 0:
+			reason = "site misconfigured: " + strings.Join(w.misconfiguredSites(), ", ")
 		}
 		writeStatus(rw, w.Ready(), reason)
 	})
 	return mux
+}
+
+// misconfiguredSites names the misconfigured sites and their codes.
+func (w *Worker) misconfiguredSites() []string {
+	var out []string
+	for _, s := range w.sites {
+		if state, code := s.health.current(); state == StateMisconfigured {
+			out = append(out, fmt.Sprintf("%s (errorCode %d)", s.name, code))
+		}
+	}
+	return out
 }
 
 func writeStatus(rw http.ResponseWriter, ok bool, reason string) {
@@ -285,7 +299,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		ID:                w.cfg.Group,
 		Brokers:           w.cfg.Kafka.Brokers,
 		Dialer:            w.dialer,
-		Topics:            w.cfg.Topics,
+		Topics:            w.cfg.consumedTopics(),
 		StartOffset:       start,
 		SessionTimeout:    w.cfg.SessionTimeout,
 		RebalanceTimeout:  w.cfg.RebalanceTimeout,
@@ -317,13 +331,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("consumer group: %w", err)
 	}
-	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.cfg.Topics),
+	w.log.Info("worker starting", zap.String("group", w.cfg.Group), zap.Strings("topics", w.cfg.consumedTopics()), zap.Int("sites", len(w.sites)),
 		zap.String("dlqTopic", w.cfg.DLQTopic), zap.Int("concurrency", w.cfg.Concurrency), zap.Stringer("kafka", w.cfg.Kafka))
 
 	eg, egCtx := errgroup.WithContext(ctx)
 	probeCtx, stopProbe := context.WithCancel(context.Background())
 	eg.Go(func() error {
-		w.outage.probeLoop(probeCtx, w.probe, w.cfg.RetryInitial, min(w.cfg.RetryMaxInterval, 5*time.Second))
+		w.runProbes(probeCtx)
 		return nil
 	})
 	if srv != nil {
@@ -350,18 +364,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	return err
 }
 
-// probe asks Gigya anything: an answer that is not an outage-kind failure
-// means Gigya is back. The UID is one no account has.
-func (w *Worker) probe(ctx context.Context) bool {
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, err := w.gigya.GetUserInfo(pctx, "regnotify-outage-probe")
-	if err == nil {
-		return true
-	}
-	return Decide(err).Health == HealthUp
-}
-
 // consume joins generation after generation until ctx ends. leave starts
 // leaving the group; a generation ended by shutdown calls it so that
 // kafka-go leaves instead of joining the next generation.
@@ -385,7 +387,10 @@ func (w *Worker) runJob(ctx context.Context, j *job) {
 		j.part.finish(j.msg.Offset)
 	}
 	w.metrics.inflight.Dec()
-	<-w.slots
+	if j.site != nil {
+		j.site.inflight.Add(-1)
+	}
+	w.releaseSlot(j)
 }
 
 // handleSafely is handle, with a panic turned into a dead letter: a bug
@@ -395,7 +400,11 @@ func (w *Worker) handleSafely(ctx context.Context, j *job) (finished bool) {
 		if r := recover(); r != nil {
 			w.log.Error("internal error handling an event", zap.String("topic", j.msg.Topic),
 				zap.Int("partition", j.msg.Partition), zap.Int64("offset", j.msg.Offset), zap.Any("panic", r))
-			finished = w.deadLetter(ctx, j.msg, ending{outcome: OutcomeDLQRejected, message: fmt.Sprintf("internal error: %v", r)})
+			if !j.slot && w.acquireSlot(ctx, j) != nil {
+				finished = false
+				return
+			}
+			finished = w.deadLetter(ctx, j, ending{outcome: OutcomeDLQRejected, message: fmt.Sprintf("internal error: %v", r)})
 		}
 	}()
 	return w.handle(ctx, j)

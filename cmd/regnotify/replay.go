@@ -27,6 +27,7 @@ type replayCmd struct {
 	Class      []string `name:"class" env:"REGNOTIFY_REPLAY_CLASS" sep:"," help:"Only these error classes: invalid_event, rejected, retries_exhausted (comma-separated)."`
 	Code       []string `name:"code" env:"REGNOTIFY_REPLAY_CODE" sep:"," help:"Only these Gigya error codes (comma-separated)."`
 	Topic      []string `name:"topic" env:"REGNOTIFY_REPLAY_TOPIC" sep:"," help:"Only records whose original topic is one of these (comma-separated)."`
+	Site       []string `name:"site" env:"REGNOTIFY_REPLAY_SITE" sep:"," help:"Only records routed to one of these sites (regnotify.site, comma-separated)."`
 	Since      string   `name:"since" env:"REGNOTIFY_REPLAY_SINCE" help:"Only records that failed at or after this time: RFC 3339 (2026-11-26T10:00:00Z), a date (2026-11-26, UTC) or an age (90m, 24h, 7d, '24h ago')." placeholder:"TIME"`
 	Until      string   `name:"until" env:"REGNOTIFY_REPLAY_UNTIL" help:"Only records that failed before this time (same forms as --since)." placeholder:"TIME"`
 	MaxReplays int      `name:"max-replays" env:"REGNOTIFY_REPLAY_MAX_REPLAYS" default:"3" help:"Loop guard: skip records already replayed this many times (0 = no guard)."`
@@ -81,7 +82,7 @@ func statsFields(s replay.Stats) []zap.Field {
 }
 
 func (c *replayCmd) config(k kafkaio.Kafka, now time.Time) (replay.Config, error) {
-	f := replay.Filter{Classes: splitComma(c.Class), Codes: splitComma(c.Code), Topics: splitComma(c.Topic), MaxReplays: c.MaxReplays}
+	f := replay.Filter{Classes: splitComma(c.Class), Codes: splitComma(c.Code), Topics: splitComma(c.Topic), Sites: splitComma(c.Site), MaxReplays: c.MaxReplays}
 	for _, cl := range f.Classes {
 		if !slices.Contains([]string{deadletter.ClassInvalidEvent, deadletter.ClassRejected, deadletter.ClassRetriesExhausted}, cl) {
 			return replay.Config{}, usagef("--class (REGNOTIFY_REPLAY_CLASS): %q, want invalid_event, rejected or retries_exhausted", cl)

@@ -270,7 +270,7 @@ func TestRunWithSASLNeverShowsThePassword(t *testing.T) {
 			b, _ := io.ReadAll(r.Body)
 			r.Body.Close()
 			metrics = string(b)
-			if strings.Contains(metrics, `regnotify_events_total{outcome="notified",topic="account.linked"} 10`) &&
+			if strings.Contains(metrics, `regnotify_events_total{outcome="notified",site="default",topic="account.linked"} 10`) &&
 				strings.Contains(metrics, `outcome="dlq_invalid"`) {
 				break
 			}

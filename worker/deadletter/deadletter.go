@@ -32,6 +32,7 @@ const (
 	HeaderOriginalOffset    = "regnotify.original.offset"
 	HeaderOriginalTimestamp = "regnotify.original.timestamp"
 	HeaderConsumerGroup     = "regnotify.consumer.group"
+	HeaderSite              = "regnotify.site"
 	HeaderAttempts          = "regnotify.attempts"
 	HeaderFailedAt          = "regnotify.failed.at"
 	HeaderGigyaCallID       = "regnotify.gigya.call_id"
@@ -53,6 +54,7 @@ type Failure struct {
 	Message  string
 	CallID   string
 	Attempts int
+	Site     string // the site the record was routed to; "" = none
 }
 
 // Record builds the dead-letter record of m: key, value and the original
@@ -80,6 +82,9 @@ func Record(m kafka.Message, f Failure, group string, now time.Time) kafka.Messa
 		add(HeaderOriginalTimestamp, m.Time.UTC().Format(time.RFC3339Nano))
 	}
 	add(HeaderConsumerGroup, group)
+	if f.Site != "" {
+		add(HeaderSite, f.Site)
+	}
 	add(HeaderAttempts, strconv.Itoa(f.Attempts))
 	add(HeaderFailedAt, now.UTC().Format(time.RFC3339Nano))
 	if f.CallID != "" {

@@ -28,7 +28,7 @@ type Filter struct {
 
 // HeaderSite is the dead letter's site header (contract: "Dead-letter
 // records"), the value the Sites filter compares.
-const HeaderSite = "regnotify.site"
+const HeaderSite = deadletter.HeaderSite
 
 // Verdict is what replay does with one dead-letter record.
 type Verdict int
