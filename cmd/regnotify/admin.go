@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -32,8 +33,13 @@ type adminServer struct {
 	srv *admin.Server
 	ctl *control.Control
 	ln  net.Listener
+	tr  *kafka.Transport
 	log *zap.Logger
 }
+
+// close releases the Kafka connections of the control follower and the
+// admin API; call it after start's goroutines ended.
+func (a *adminServer) close() { a.tr.CloseIdleConnections() }
 
 // newAdmin builds the admin server when --admin-addr is set (else nil). A
 // refused setting is a usage error naming the flag.
@@ -52,10 +58,22 @@ func newAdmin(e *env, af adminFlags, cfg worker.Config, w *worker.Worker, log *z
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
+	ln, err := net.Listen("tcp", af.AdminAddr)
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, usagef("--admin-addr (REGNOTIFY_ADMIN_ADDR): %v", err)
+	}
+	// The listener's address, so that the token line names the real port
+	// of ":0"; a wildcard address stays non-loopback.
+	addr := ln.Addr().String()
 	srv, err := admin.New(admin.Options{
-		Addr: af.AdminAddr, TokensFile: af.AdminTokensFile, Stderr: e.stderr,
+		Addr: addr, TokensFile: af.AdminTokensFile, Stderr: e.stderr,
 		Status: w, Control: ctl, Brokers: cfg.Kafka.Brokers, Transport: tr, DLQTopic: cfg.DLQTopic, Log: log,
 	})
+	if err != nil {
+		tr.CloseIdleConnections()
+		ln.Close()
+	}
 	var ce *admin.ConfigError
 	if errors.As(err, &ce) {
 		return nil, usagef("%s (%s): %s", ce.Flag, envOfAdminFlag(ce.Flag), ce.Reason)
@@ -63,12 +81,7 @@ func newAdmin(e *env, af adminFlags, cfg worker.Config, w *worker.Worker, log *z
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
 	}
-	ln, err := net.Listen("tcp", af.AdminAddr)
-	if err != nil {
-		_ = srv.Close()
-		return nil, usagef("--admin-addr (REGNOTIFY_ADMIN_ADDR): %v", err)
-	}
-	return &adminServer{srv: srv, ctl: ctl, ln: ln, log: log}, nil
+	return &adminServer{srv: srv, ctl: ctl, ln: ln, tr: tr, log: log}, nil
 }
 
 func envOfAdminFlag(flag string) string {

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker/kafkatest"
+	"github.com/regnotify/regnotify/worker/wait"
 )
 
 // writeFile writes content to name in dir and returns its path.
@@ -283,5 +287,136 @@ func TestRunSecretRotationHeals(t *testing.T) {
 	}
 	if logs := errOut.String(); strings.Contains(logs, testSecretA) || strings.Contains(logs, wrong) {
 		t.Errorf("logs contain a secret:\n%s", logs)
+	}
+}
+
+// TestRunAdminAndTracingFlagsExit2 checks the admin and tracing settings
+// that run refuses: each exits 2 naming the flag or variable.
+func TestRunAdminAndTracingFlagsExit2(t *testing.T) {
+	base := []string{"run", "--brokers", "127.0.0.1:1", "--gigya-api-key", "3_k", "--gigya-user-key", "uk",
+		"--gigya-secret", "c2VjcmV0", "--gigya-base-url", "http://127.0.0.1:1", "--http-addr", ""}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		{"admin on all interfaces without tokens", append(base, "--admin-addr", ":0"), nil, []string{"--admin-tokens-file", "REGNOTIFY_ADMIN_TOKENS_FILE"}},
+		{"tokens file without admin addr", append(base, "--admin-tokens-file", "/nonexistent/tokens"), nil, []string{"--admin-addr", "REGNOTIFY_ADMIN_ADDR"}},
+		{"unreadable tokens file", append(base, "--admin-addr", "127.0.0.1:0", "--admin-tokens-file", "/nonexistent/tokens"), nil, []string{"--admin-tokens-file"}},
+		{"bad traces exporter", base, map[string]string{"OTEL_TRACES_EXPORTER": "carrier-pigeon"}, []string{"OTEL_TRACES_EXPORTER"}},
+		{"zero probe interval", append(base, "--site-probe-interval", "0s"), nil, []string{"--site-probe-interval", "REGNOTIFY_SITE_PROBE_INTERVAL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			code, _, errOut := runMain(t, tt.args...)
+			if code != 2 {
+				t.Fatalf("exit code = %d, want 2; stderr:\n%s", code, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr does not name %q:\n%s", w, errOut)
+				}
+			}
+		})
+	}
+}
+
+// TestRunAdminPausesASite runs two sites with the admin API on loopback
+// and a tokens file: status needs a token and lists both sites; an
+// operator's pause of brand-b reaches the worker through the control topic
+// and shows as state "paused"; the token never appears in the logs.
+func TestRunAdminPausesASite(t *testing.T) {
+	clearEnv(t)
+	kc := kafkatest.Start(t)
+	ta, tb, dlq := kc.Topic("a.user.registered"), kc.Topic("b.user.registered"), kc.Topic("regnotify.dlq")
+	kc.CreateTopics(t, ta, tb, dlq)
+	ts := startTwoSites(t, nil)
+	path := ts.config(t, fmt.Sprintf("  - name: %s\n    site: brand-a\n  - name: %s\n    site: brand-b\n", ta, tb))
+	const token = "admin-test-token-0123456789abcdef"
+	tokens := writeFile(t, t.TempDir(), "tokens", "alice operator "+token+"\n")
+	addr, err := wait.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"run", "--brokers", strings.Join(kc.Brokers, ","), "--group", kc.Group("admin"), "--dlq-topic", dlq,
+			"--config", path, "--http-addr", "", "--admin-addr", addr, "--admin-tokens-file", tokens, "--log-level", "info"}, &out, &errOut)
+	}()
+	call := func(method, path, tok string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+addr+path, nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	stateOf := func(body, site string) string {
+		var doc struct {
+			Sites []struct{ Name, State string } `json:"sites"`
+		}
+		_ = json.Unmarshal([]byte(body), &doc)
+		for _, s := range doc.Sites {
+			if s.Name == site {
+				return s.State
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	var code int
+	var body string
+	for time.Now().Before(deadline) {
+		if code, body = call(http.MethodGet, "/api/v1/status", token); code == http.StatusOK && stateOf(body, "brand-b") != "" {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code != http.StatusOK || stateOf(body, "brand-a") == "" || stateOf(body, "brand-b") == "" {
+		cancel()
+		<-done
+		t.Fatalf("status = %d %s, want 200 with both sites; stderr:\n%s", code, body, errOut.String())
+	}
+	if c, _ := call(http.MethodGet, "/api/v1/status", ""); c != http.StatusUnauthorized {
+		t.Errorf("status without a token = %d, want 401", c)
+	}
+	if c, b := call(http.MethodPost, "/api/v1/sites/brand-b/pause", token); c != http.StatusOK {
+		t.Fatalf("pause = %d %s, want 200", c, b)
+	}
+	var state string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, body = call(http.MethodGet, "/api/v1/status", token)
+		if state = stateOf(body, "brand-b"); state == "paused" {
+			break
+		}
+	}
+	if state != "paused" {
+		t.Errorf("brand-b state after pause = %q, want paused (%s)", state, body)
+	}
+	if s := stateOf(body, "brand-a"); s == "paused" {
+		t.Errorf("brand-a paused too")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code = %d, want 0; stderr:\n%s", code, errOut.String())
+	}
+	if strings.Contains(errOut.String()+out.String(), token) {
+		t.Error("the admin token appears in the output")
+	}
+	if !strings.Contains(errOut.String(), `"admin audit"`) {
+		t.Errorf("no audit line for the pause:\n%s", errOut.String())
 	}
 }

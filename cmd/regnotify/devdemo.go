@@ -200,7 +200,7 @@ func demoBreakdown(m *worker.Metrics) (bySite, byFormat map[string]*[3]int, topi
 				col = 1
 			}
 			v := int(mt.GetCounter().GetValue())
-			site := orDefault(labels["site"], "(none)")
+			site := orDefault(labels["site"], "(no site)")
 			if bySite[site] == nil {
 				bySite[site] = &[3]int{}
 			}

@@ -205,6 +205,9 @@ const secretPollInterval = 2 * time.Second
 func runAll(ctx context.Context, w *worker.Worker, rot *rotator, adm *adminServer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if adm != nil {
+		defer adm.close()
+	}
 	eg, gctx := errgroup.WithContext(ctx)
 	if rot != nil {
 		eg.Go(func() error { return rot.watcher.Run(gctx) })
