@@ -94,7 +94,9 @@ func (w *Worker) fetch(ctx context.Context, pr *partitionReader, sched *keyed, o
 		lag.Set(float64(behind))
 		pr.offsets.lag.Store(behind)
 		j := w.prepare(ctx, m, pr.offsets)
+		w.traceEvent(j)
 		if err := w.take(ctx, j); err != nil {
+			j.span.End("abandoned", 0)
 			return nil // not taken: uncommitted, refetched by whoever owns the partition next
 		}
 		pr.next = m.Offset + 1

@@ -43,6 +43,7 @@ func (w *Worker) runGeneration(ctx, genCtx context.Context, gen *kafka.Generatio
 	defer cancelProc()
 
 	g := w.newGeneration(gen, cancelProc)
+	w.updateShares(genCtx, gen)
 	w.gen.Store(g)
 	defer w.gen.Store(nil)
 	w.joined.Store(true)

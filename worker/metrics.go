@@ -34,6 +34,7 @@ type Metrics struct {
 	outage          prometheus.Gauge
 	dlqWriteFailing prometheus.Gauge
 	commits         *prometheus.CounterVec
+	rateLimit       *rateCollector // regnotify_rate_limit{site}, from the worker's budgets
 	siteState       *prometheus.GaugeVec
 	decodeWaiting   prometheus.Gauge
 }
@@ -77,9 +78,10 @@ func NewMetrics() *Metrics {
 		decodeWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "regnotify_decode_waiting", Help: "Events waiting to be decoded again because their decoder cannot decide now (schema registry unreachable).",
 		}),
+		rateLimit: newRateCollector(),
 	}
 	m.Registry.MustRegister(m.events, m.gigyaRequests, m.gigyaDuration, m.retries, m.inflight, m.lag,
-		m.outage, m.dlqWriteFailing, m.commits, m.siteState, m.decodeWaiting,
+		m.outage, m.dlqWriteFailing, m.commits, m.siteState, m.decodeWaiting, m.rateLimit,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

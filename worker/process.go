@@ -13,6 +13,8 @@ import (
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/quota"
+	"github.com/regnotify/regnotify/worker/tracing"
 )
 
 // Gigya is what the worker needs from the Gigya client. The client signs
@@ -32,26 +34,33 @@ type job struct {
 	part  *partitionOffsets
 	site  *site  // nil: routed to no site (evErr says why)
 	route *route // the topic's; nil for a transaction marker
-	// slot: the job holds a concurrency slot. It gives it up while its
-	// site is not ok, so that a waiting site never holds every slot.
-	slot   bool
-	marker bool // a transaction marker, not an event
+	// slot: the job holds a concurrency slot of its lane (release gives
+	// it back). It gives it up while its site is not ok, so that a
+	// waiting site never holds every slot.
+	slot    bool
+	release func()
+	marker  bool          // a transaction marker, not an event
+	span    tracing.Event // the event's trace span; zero with tracing off
+	end     ending        // how it ended, once handle returned true
 }
 
 // handle takes one event to its end and reports whether it ended: notified,
 // already done, or durably dead-lettered. It returns false only when ctx
 // ended first; the event is then left uncommitted and will be redelivered.
 func (w *Worker) handle(ctx context.Context, j *job) bool {
+	ctx = j.span.Into(ctx)
 	if err := w.awaitDecode(ctx, j); err != nil {
 		return false
 	}
 	if j.evErr != nil {
-		return w.deadLetter(ctx, j, ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()})
+		j.end = ending{outcome: OutcomeDLQInvalid, message: j.evErr.Error()}
+		return w.deadLetter(ctx, j, j.end)
 	}
 	e, err := w.notify(ctx, j)
 	if err != nil {
 		return false
 	}
+	j.end = e
 	switch e.outcome {
 	case OutcomeNotified, OutcomeAlreadyDone:
 		w.metrics.events.WithLabelValues(j.siteName(), j.msg.Topic, e.outcome).Inc()
@@ -113,7 +122,7 @@ func (b *eventBackOff) NextBackOff() time.Duration {
 	return d
 }
 
-func (w *Worker) newBackOff(s *site) *eventBackOff {
+func (w *Worker) newBackOff(clock backoff.Clock) *eventBackOff {
 	b := &backoff.ExponentialBackOff{
 		InitialInterval:     w.cfg.RetryInitial,
 		RandomizationFactor: 0.5,
@@ -121,7 +130,7 @@ func (w *Worker) newBackOff(s *site) *eventBackOff {
 		MaxInterval:         w.cfg.RetryMaxInterval,
 		MaxElapsedTime:      w.cfg.RetryMaxElapsed,
 		Stop:                backoff.Stop,
-		Clock:               s.health,
+		Clock:               clock,
 	}
 	b.Reset()
 	return &eventBackOff{ExponentialBackOff: b}
@@ -131,21 +140,27 @@ func (w *Worker) newBackOff(s *site) *eventBackOff {
 // good or runs out of retry budget; Decide says which. Site-wide answers
 // never end the event: the site goes misconfigured and the event waits,
 // or (301001) the site follows Gigya's apiDomain and the event retries at
-// once. The error is non-nil only if ctx ended.
+// once. A 403048 answer does not end it either: the event waits for quota
+// and calls again, without backoff and without spending retry budget
+// (eventClock). The error is non-nil only if ctx ended.
 func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 	s, ev := j.site, j.ev
 	req := gigya.NotifyRequest{UID: ev.UID, SiteUID: ev.SiteUID, CID: ev.CID, Context: ev.EventID}
-	b := w.newBackOff(s)
+	clock := &eventClock{base: s.health}
+	b := w.newBackOff(clock)
 	bctx := backoff.WithContext(b, ctx)
 	var lastErr, followed string
 	for attempts := 1; ; attempts++ {
-		if err := w.gate(ctx, j, attempts); err != nil {
+		p, err := w.gate(ctx, j, attempts, clock)
+		if err != nil {
 			return ending{}, err
 		}
-		_, err := s.gigya.NotifyRegistration(ctx, req)
+		actx := gigya.WithAttempt(ctx, attempts)
+		sent := clock.base.Now()
+		_, err = s.gigya.NotifyRegistration(actx, req)
 		if err == nil {
 			s.health.success()
-			return ending{outcome: OutcomeNotified}, nil
+			return ending{outcome: OutcomeNotified, attempts: attempts}, nil
 		}
 		if ctx.Err() != nil {
 			return ending{}, ctx.Err()
@@ -153,9 +168,17 @@ func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 		d := Decide(err)
 		w.account(s, d, ev.UID)
 		if d.Kind == KindUnknownUser && ev.SiteUID != "" {
-			if e, done := w.confirmLinked(ctx, j, &d, &err); done {
+			if e, done := w.confirmLinked(actx, j, &d, &err, &p, &sent); done {
+				e.attempts = attempts
 				return e, nil
 			}
+		}
+		if d.Kind == KindRateLimited {
+			// Not the event's failure: the quota's. It waits for a
+			// token at the gate; the call's time is not its budget's.
+			w.budgets.rateLimited(p)
+			clock.exclude(sent)
+			continue
 		}
 		if w.siteWide(s, d, err, &followed) {
 			continue // waits at the gate, or retries at the new data center
@@ -214,13 +237,39 @@ func (w *Worker) siteWide(s *site, d Decision, err error, followed *string) bool
 }
 
 // gate waits before an attempt until the site is ok (without a slot
-// meanwhile), then for a slot and the site's budget.
-func (w *Worker) gate(ctx context.Context, j *job, attempt int) error {
-	s := j.site
-	for !s.health.ok() {
-		if j.slot {
-			w.releaseSlot(j)
+// meanwhile), then for a slot of the event's lane and the site's budgets,
+// and returns the budgets' permits for the call. The quota wait is
+// excluded from the event's retry budget.
+func (w *Worker) gate(ctx context.Context, j *job, attempt int, clock *eventClock) (permits, error) {
+	if err := w.waitSite(ctx, j); err != nil {
+		return permits{}, err
+	}
+	if !j.slot {
+		if err := w.acquireSlot(ctx, j); err != nil {
+			return permits{}, err
 		}
+	}
+	p, err := w.waitQuota(ctx, j, clock)
+	if err != nil {
+		return permits{}, err
+	}
+	if attempt > 1 {
+		w.metrics.retries.Inc()
+	}
+	return p, nil
+}
+
+// waitSite waits until j's site is ok, without a slot meanwhile; the wait
+// is an "outage" span of the event's trace.
+func (w *Worker) waitSite(ctx context.Context, j *job) error {
+	s := j.site
+	if s.health.ok() {
+		return nil
+	}
+	span := tracing.StartWait(ctx, "outage")
+	defer span.End()
+	for !s.health.ok() {
+		w.releaseSlot(j)
 		s.parked.Add(1)
 		err := s.health.wait(ctx)
 		s.parked.Add(-1)
@@ -228,36 +277,57 @@ func (w *Worker) gate(ctx context.Context, j *job, attempt int) error {
 			return err
 		}
 	}
-	if !j.slot {
-		if err := w.acquireSlot(ctx, j); err != nil {
-			return err
-		}
-	}
-	if err := s.limiter.Wait(ctx); err != nil {
-		return err
-	}
-	if attempt > 1 {
-		w.metrics.retries.Inc()
-	}
 	return nil
 }
 
-// acquireSlot takes a concurrency slot for j.
-func (w *Worker) acquireSlot(ctx context.Context, j *job) error {
-	select {
-	case w.slots <- struct{}{}:
-		j.slot = true
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// waitQuota takes a token of every budget of j's site, in j's lane.
+func (w *Worker) waitQuota(ctx context.Context, j *job, clock *eventClock) (permits, error) {
+	began := clock.base.Now()
+	p, err := w.budgets.acquire(ctx, j.siteName(), j.lane())
+	clock.exclude(began)
+	return p, err
+}
+
+// lane is j's lane, from its topic's route.
+func (j *job) lane() quota.Lane {
+	if j.route != nil && j.route.lane == LaneBulk {
+		return quota.Bulk
 	}
+	return quota.Live
+}
+
+// eventClock is an event's backoff clock: the site's outage-aware clock
+// minus the time the event waited for quota (tokens, and calls answered
+// 403048), so that neither counts against its retry budget.
+type eventClock struct {
+	base     backoff.Clock
+	excluded time.Duration
+}
+
+// Now implements backoff.Clock.
+func (c *eventClock) Now() time.Time { return c.base.Now().Add(-c.excluded) }
+
+// exclude takes the time since since (on the base clock) out of the retry
+// budget.
+func (c *eventClock) exclude(since time.Time) {
+	c.excluded += max(0, c.base.Now().Sub(since))
+}
+
+// acquireSlot takes a concurrency slot of j's lane for j.
+func (w *Worker) acquireSlot(ctx context.Context, j *job) error {
+	release, err := w.budgets.slots.Acquire(ctx, j.lane())
+	if err != nil {
+		return err
+	}
+	j.slot, j.release = true, release
+	return nil
 }
 
 // releaseSlot gives j's slot back.
 func (w *Worker) releaseSlot(j *job) {
 	if j.slot {
 		j.slot = false
-		<-w.slots
+		j.release()
 	}
 }
 
@@ -275,10 +345,11 @@ func (w *Worker) account(s *site, d Decision, uid string) {
 // may already exist (an earlier attempt whose answer was lost, or a
 // redelivery). It ends the event as already done, or as rejected (with the
 // original answer) when the confirmation cannot say otherwise; a transient
-// or site-wide confirmation failure replaces d and err so that the whole
-// is retried (or waits for the site).
-func (w *Worker) confirmLinked(ctx context.Context, j *job, d *Decision, err *error) (ending, bool) {
-	done, cerr := w.alreadyLinked(ctx, j.site, j.ev.SiteUID)
+// or rate-limited or site-wide confirmation failure replaces d, err, the
+// permits p and the send time sent, so that the whole is retried (or waits
+// for the site or the quota).
+func (w *Worker) confirmLinked(ctx context.Context, j *job, d *Decision, err *error, p *permits, sent *time.Time) (ending, bool) {
+	done, cp, csent, cerr := w.alreadyLinked(ctx, j)
 	if done {
 		return ending{outcome: OutcomeAlreadyDone}, true
 	}
@@ -288,22 +359,24 @@ func (w *Worker) confirmLinked(ctx context.Context, j *job, d *Decision, err *er
 		return ending{}, false // d stays: rejected with the original answer
 	}
 	w.account(j.site, cd, j.ev.UID)
-	*d, *err = cd, cerr
+	*d, *err, *p, *sent = cd, cerr, cp, csent
 	return ending{}, false
 }
 
-// alreadyLinked asks the site's Gigya whether siteUID is already an
+// alreadyLinked asks the site's Gigya whether j's siteUID is already an
 // account's UID: a link made by an earlier attempt whose answer was lost,
-// or a redelivery.
-func (w *Worker) alreadyLinked(ctx context.Context, s *site, siteUID string) (bool, error) {
-	if err := s.limiter.Wait(ctx); err != nil {
-		return false, err
-	}
-	info, err := s.gigya.GetUserInfo(ctx, siteUID)
+// or a redelivery. It returns the permits of its call and when it was sent.
+func (w *Worker) alreadyLinked(ctx context.Context, j *job) (bool, permits, time.Time, error) {
+	p, err := w.budgets.acquire(ctx, j.siteName(), j.lane())
 	if err != nil {
-		return false, err
+		return false, p, time.Time{}, err
 	}
-	return info.IsSiteUID, nil
+	sent := j.site.health.Now()
+	info, err := j.site.gigya.GetUserInfo(ctx, j.ev.SiteUID)
+	if err != nil {
+		return false, p, sent, err
+	}
+	return info.IsSiteUID, p, sent, nil
 }
 
 // sleep waits d or until ctx ends.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 
 	"github.com/regnotify/regnotify/events/field"
 	"github.com/regnotify/regnotify/events/formats"
@@ -76,11 +75,9 @@ type site struct {
 	apiKey    string
 	gigya     Gigya
 	rateLimit float64
-	// limiter is the site's call budget; the quota governors replace it.
-	limiter  *rate.Limiter
-	health   *health
-	inflight atomic.Int64 // events routed here, taken and not yet ended
-	parked   atomic.Int64 // of them, waiting at the gate without a slot
+	health    *health
+	inflight  atomic.Int64 // events routed here, taken and not yet ended
+	parked    atomic.Int64 // of them, waiting at the gate without a slot
 
 	domainMu sync.Mutex
 	followed map[string]bool // apiDomains followed after 301001
@@ -176,11 +173,6 @@ func (w *Worker) newSites(g Gigya) {
 	w.siteByKey = make(map[string]*site)
 	for _, s := range sites {
 		st := &site{name: s.Name, apiKey: s.APIKey, gigya: s.Gigya, rateLimit: s.RateLimit, followed: make(map[string]bool)}
-		limit := rate.Inf
-		if s.RateLimit > 0 {
-			limit = rate.Limit(s.RateLimit)
-		}
-		st.limiter = rate.NewLimiter(limit, 1)
 		st.health = newHealth(w.cfg.OutageThreshold, w.cfg.OutageMinUsers, w.cfg.Now, func(from, to string, code int) {
 			w.siteStateChanged(st, from, to, code)
 		})

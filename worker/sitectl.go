@@ -55,9 +55,11 @@ func (w *Worker) Status() status.Doc {
 	}
 	for _, s := range w.sites {
 		state, _ := s.health.current()
-		d.Sites = append(d.Sites, status.Site{Name: s.name, State: state, RateLimit: s.rateLimit, Inflight: int(s.inflight.Load())})
+		d.Sites = append(d.Sites, status.Site{Name: s.name, State: state, RateLimit: w.budgets.rate(s.name), Inflight: int(s.inflight.Load())})
 	}
-	d.Lanes = []status.Lane{{Name: LaneLive, Inflight: len(w.slots), Limit: cap(w.slots)}}
+	live, bulk := w.budgets.slots.InUse()
+	n, bulkLimit := w.budgets.slots.Limits()
+	d.Lanes = []status.Lane{{Name: LaneLive, Inflight: live, Limit: n}, {Name: LaneBulk, Inflight: bulk, Limit: bulkLimit}}
 	if g := w.gen.Load(); g != nil {
 		d.Partitions = g.status()
 	}

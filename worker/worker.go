@@ -162,8 +162,10 @@ type Worker struct {
 	sites     []*site
 	siteByKey map[string]*site  // by name and by API key
 	routes    map[string]*route // by consumed topic
-	slots     chan struct{}     // one per event in flight, not counting waiting ones
+	budgets   *budgets          // rate governors per site and quota, slots per lane (budget.go)
 	parkLimit int               // events a site that is not ok may take (see take)
+	// sharesSet: a generation has set the budgets' shares.
+	sharesSet atomic.Bool
 
 	misconfigured atomic.Int64 // sites misconfigured now
 	outages       atomic.Int64 // sites in outage now
@@ -202,10 +204,15 @@ func New(cfg Config, g Gigya, dlq MessageWriter, metrics *Metrics, log *zap.Logg
 	if err != nil {
 		return nil, err
 	}
+	b, err := newBudgets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	metrics.rateLimit.src.Store(b)
 	w := &Worker{
 		cfg: cfg, dlq: dlq, metrics: metrics, log: log, now: cfg.Now,
 		dialer:     dialer,
-		slots:      make(chan struct{}, cfg.Concurrency),
+		budgets:    b,
 		parkLimit:  parkLimitFor(cfg.Concurrency),
 		beatLimit:  2*cfg.CommitInterval + 2*time.Minute,
 		openReader: kafkaio.OpenPartition,
@@ -385,6 +392,9 @@ func (w *Worker) consume(ctx context.Context, group *kafka.ConsumerGroup, leave 
 func (w *Worker) runJob(ctx context.Context, j *job) {
 	if w.handleSafely(ctx, j) {
 		j.part.finish(j.msg.Offset)
+		j.span.End(j.end.outcome, j.end.attempts) // after the dead-letter write
+	} else {
+		j.span.End("abandoned", j.end.attempts) // redelivered to the next owner
 	}
 	w.metrics.inflight.Dec()
 	if j.site != nil {
@@ -404,7 +414,8 @@ func (w *Worker) handleSafely(ctx context.Context, j *job) (finished bool) {
 				finished = false
 				return
 			}
-			finished = w.deadLetter(ctx, j, ending{outcome: OutcomeDLQRejected, message: fmt.Sprintf("internal error: %v", r)})
+			j.end = ending{outcome: OutcomeDLQRejected, message: fmt.Sprintf("internal error: %v", r)}
+			finished = w.deadLetter(j.span.Into(ctx), j, j.end)
 		}
 	}()
 	return w.handle(ctx, j)

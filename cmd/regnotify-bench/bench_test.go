@@ -21,7 +21,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds regnotify and runs it five times; skipped with -short")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	jsonFile := filepath.Join(t.TempDir(), "bench.json")
 	var stdout, stderr bytes.Buffer
@@ -30,7 +30,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("exit code %d, want 0; stderr:\n%s", code, stderr.String())
 	}
 	table := stdout.String()
-	for _, name := range []string{"zero-latency", "latency-50ms", "rate-limited", "naive-baseline", "latency-p99"} {
+	for _, name := range []string{"zero-latency", "latency-50ms", "rate-limited", "naive-baseline", "latency-p99",
+		"replicas-quota", "unknown-quota", "scale-out", "bulk-vs-live"} {
 		if !strings.Contains(table, "| "+name+" |") {
 			t.Errorf("table has no row for %s:\n%s", name, table)
 		}
@@ -58,6 +59,10 @@ func TestSmoke(t *testing.T) {
 		"rate-limited":   {"ratio_to_limit", "rate_limited_answers", "calls"},
 		"naive-baseline": {"speedup"},
 		"latency-p99":    {"p50_ms", "p99_ms"},
+		"replicas-quota": {"quota_per_sec", "ratio_to_quota", "calls"},
+		"unknown-quota":  {"ratio_to_quota", "calls_per_event"},
+		"scale-out":      {"budget_per_sec", "max_ratio_1s"},
+		"bulk-vs-live":   {"p99_ms", "lanes_off_p99_ms"},
 	}
 	got := map[string]map[string]any{}
 	for _, s := range rep.Scenarios {

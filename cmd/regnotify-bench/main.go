@@ -11,6 +11,14 @@
 // (produce → Gigya latency at a steady rate). Each scenario produces its
 // backlog first and measures until the group's committed offsets cover it.
 //
+// Quota and lanes (issue 13): replicas-quota (three workers in one group
+// sharing a budget equal to the simulator's quota), unknown-quota (the
+// budget ten times the real quota), scale-out (1 → 3 → 2 replicas at a
+// budget) and bulk-vs-live (live latency beside a bulk backlog, with the
+// lanes off as the baseline). Tracing (issue 16): tracing-cost, the
+// zero-latency CPU per event with tracing on (all and a tenth of the events
+// sampled, exported to an in-process OTLP/HTTP sink) as ratios to off.
+//
 // -smoke runs every scenario with tiny sizes and no targets; the package's
 // test does that so the command cannot rot.
 package main
@@ -56,6 +64,12 @@ type config struct {
 	zeroRuns                          int
 	p99Rate                           float64
 	p99Duration                       time.Duration
+
+	quotaRate, liveRate      float64
+	quotaEvents, bulkEvents  int
+	scalePhase, liveDuration time.Duration
+	bulkHead                 time.Duration
+	tracingEvents            int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -82,6 +96,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.naiveEvents, "naive-events", 200, "naive-baseline: backlog size")
 	fs.Float64Var(&c.p99Rate, "p99-rate", 200, "latency-p99: events/s offered")
 	fs.DurationVar(&c.p99Duration, "p99-duration", 15*time.Second, "latency-p99: how long events are offered")
+	fs.Float64Var(&c.quotaRate, "quota", 200, "replicas-quota, unknown-quota, scale-out, bulk-vs-live: the simulator's quota and the group's budget, calls/s")
+	fs.IntVar(&c.quotaEvents, "quota-events", 4000, "replicas-quota, unknown-quota: backlog size")
+	fs.DurationVar(&c.scalePhase, "scale-phase", 12*time.Second, "scale-out: length of each phase (1, 3, 2 replicas); its second half is measured")
+	fs.IntVar(&c.bulkEvents, "bulk-events", 100_000, "bulk-vs-live: bulk backlog size")
+	fs.Float64Var(&c.liveRate, "live-rate", 10, "bulk-vs-live: live events/s offered")
+	fs.DurationVar(&c.liveDuration, "live-duration", 20*time.Second, "bulk-vs-live: how long live events are offered")
+	fs.IntVar(&c.tracingEvents, "tracing-events", 20_000, "tracing-cost: backlog size of each run (-zero-runs runs per variant)")
+	fs.DurationVar(&c.bulkHead, "bulk-head", 3*time.Second, "bulk-vs-live: how long the bulk backlog runs alone first")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -107,6 +129,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		small("rate-events", &c.rateEvents, 100)
 		small("naive-events", &c.naiveEvents, 5)
 		small("zero-runs", &c.zeroRuns, 1)
+		small("quota-events", &c.quotaEvents, 200)
+		small("bulk-events", &c.bulkEvents, 500)
+		small("tracing-events", &c.tracingEvents, 300)
+		durations := map[string]*time.Duration{"scale-phase": &c.scalePhase, "live-duration": &c.liveDuration, "bulk-head": &c.bulkHead}
+		for name, v := range map[string]time.Duration{"scale-phase": 4 * time.Second, "live-duration": 2 * time.Second, "bulk-head": time.Second} {
+			if !set[name] {
+				*durations[name] = v
+			}
+		}
 		if !set["ceiling-duration"] {
 			c.ceilingDuration = 300 * time.Millisecond
 		}
@@ -170,6 +201,11 @@ var scenarios = []scenario{
 	{"rate-limited", (*bench).rateLimited},
 	{"naive-baseline", (*bench).naive},
 	{"latency-p99", (*bench).latencyP99},
+	{"replicas-quota", (*bench).replicasQuota},
+	{"unknown-quota", (*bench).unknownQuota},
+	{"scale-out", (*bench).scaleOut},
+	{"bulk-vs-live", (*bench).bulkVsLive},
+	{"tracing-cost", (*bench).tracingCost},
 }
 
 func runBench(ctx context.Context, cfg config, logf func(string, ...any)) (*report, error) {

@@ -44,6 +44,11 @@ func (r workerRun) perSec() float64 { return float64(r.events) / r.elapsed.Secon
 // `regnotify run` on it and measures until the group's committed offsets
 // cover the backlog.
 func (b *bench) runWorker(ctx context.Context, name string, n int, faults gigyasim.Faults, concurrency int, rateLimit float64) (workerRun, error) {
+	return b.runWorkerWith(ctx, name, n, faults, b.workerOptions(concurrency, rateLimit))
+}
+
+// runWorkerWith is runWorker with the worker's options o.
+func (b *bench) runWorkerWith(ctx context.Context, name string, n int, faults gigyasim.Faults, o e2e.WorkerOptions) (workerRun, error) {
 	env, closeEnv, err := newEnv(ctx, faults)
 	if err != nil {
 		return workerRun{}, err
@@ -52,8 +57,7 @@ func (b *bench) runWorker(ctx context.Context, name string, n int, faults gigyas
 	if err := produce(ctx, env, backlog(env, name, n)); err != nil {
 		return workerRun{}, err
 	}
-	b.logf("%s: %d events produced; starting regnotify run (concurrency %d, rate limit %g)", name, n, concurrency, rateLimit)
-	o := b.workerOptions(concurrency, rateLimit)
+	b.logf("%s: %d events produced; starting regnotify run (concurrency %d, rate limit %g)", name, n, o.Concurrency, o.RateLimit)
 	prof := b.profBin != "" && (name == "zero-latency" || name == "latency-50ms")
 	var pprofAddr string
 	if prof {

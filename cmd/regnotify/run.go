@@ -31,7 +31,7 @@ type gigyaFlags struct {
 	GigyaPrivateKeyFile    string        `field:"PrivateKeyPEM" name:"gigya-private-key-file" env:"GIGYA_PRIVATE_KEY_FILE" help:"RSA private key (PEM, PKCS#1 or #8) for bearer auth." placeholder:"FILE"`
 	GigyaPartnerSecret     string        `field:"PartnerSecret" name:"gigya-partner-secret" env:"GIGYA_PARTNER_SECRET" help:"Partner secret, base64; signs siteUIDs (UIDSig) (prefer the _FILE form)."`
 	GigyaPartnerSecretFile string        `name:"gigya-partner-secret-file" env:"GIGYA_PARTNER_SECRET_FILE" help:"File holding the partner secret." placeholder:"FILE"`
-	RateLimit              float64       `name:"rate-limit" env:"GIGYA_RATE_LIMIT" default:"100" help:"Gigya calls per second across the worker (0 = no limit)."`
+	RateLimit              float64       `name:"rate-limit" env:"GIGYA_RATE_LIMIT" default:"100" help:"Gigya calls per second for the site across the whole consumer group: all replicas together, each running at its partitions' share (0 = no limit)."`
 	RequestTimeout         time.Duration `name:"request-timeout" env:"GIGYA_REQUEST_TIMEOUT" default:"10s" help:"Timeout of one Gigya HTTP request."`
 }
 
@@ -67,6 +67,8 @@ func (f gigyaFlags) options(maxConns int) (gigya.Options, error) {
 type workerFlags struct {
 	Group            string        `name:"group" env:"KAFKA_GROUP_ID" default:"regnotify" help:"Consumer group."`
 	Topics           []string      `name:"topics" env:"KAFKA_TOPICS" sep:"," default:"user.registered,account.linked" help:"Topics to consume, comma-separated."`
+	BulkTopics       []string      `name:"bulk-topics" env:"KAFKA_BULK_TOPICS" sep:"," default:"bulk.account.linked" help:"Bulk-lane topics, comma-separated: their events get the quota live events leave (bulk-link writes to bulk.account.linked)."`
+	BulkConcurrency  int           `name:"bulk-concurrency" env:"REGNOTIFY_BULK_CONCURRENCY" default:"0" help:"Most concurrency slots bulk events may hold (0 = half of --concurrency)."`
 	DLQTopic         string        `name:"dlq-topic" env:"KAFKA_DLQ_TOPIC" default:"regnotify.dlq" help:"Dead-letter topic."`
 	StartOffset      string        `name:"start-offset" env:"KAFKA_START_OFFSET" enum:"earliest,latest" default:"earliest" help:"Where a new group begins: earliest or latest."`
 	Concurrency      int           `field:"Concurrency,MaxConns" name:"concurrency" env:"REGNOTIFY_CONCURRENCY" default:"64" help:"Events in flight."`
@@ -81,6 +83,7 @@ func (f workerFlags) config(k kafkaio.Kafka, rateLimit float64) (worker.Config, 
 	cfg := worker.Config{
 		Kafka: k, Group: f.Group, Topics: splitComma(f.Topics), DLQTopic: f.DLQTopic, StartOffset: f.StartOffset,
 		Concurrency: f.Concurrency, RateLimit: rateLimit,
+		BulkTopics: splitComma(f.BulkTopics), BulkConcurrency: f.BulkConcurrency,
 		RetryInitial: f.RetryInitial, RetryMaxInterval: f.RetryMaxInterval, RetryMaxElapsed: f.RetryMaxElapsed,
 		ShutdownTimeout: f.ShutdownTimeout, HTTPAddr: f.HTTPAddr,
 	}
@@ -90,6 +93,8 @@ func (f workerFlags) config(k kafkaio.Kafka, rateLimit float64) (worker.Config, 
 	switch {
 	case f.Concurrency < 1:
 		err = field.Errorf("Config", "Concurrency", "must be at least 1")
+	case f.BulkConcurrency < 0:
+		err = field.Errorf("Config", "BulkConcurrency", "must not be negative (0 = half of --concurrency)")
 	case f.RetryInitial <= 0 || f.RetryMaxInterval < f.RetryInitial:
 		err = field.Errorf("Config", "RetryInitial", "want 0 < initial <= max interval (--retry-max-interval)")
 	case f.RetryMaxElapsed <= 0:

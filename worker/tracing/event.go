@@ -137,3 +137,14 @@ func (w Wait) End() {
 		w.span.End()
 	}
 }
+
+// Into returns ctx carrying the event's span, so that the spans of the
+// event's Gigya calls and waits are its children while ctx keeps its own
+// deadline and cancellation (the worker's processing context, not the
+// fetch's). With the zero Event it returns ctx.
+func (e Event) Into(ctx context.Context) context.Context {
+	if e.span == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, e.span)
+}
