@@ -68,7 +68,7 @@ func newAdmin(e *env, af adminFlags, cfg worker.Config, w *worker.Worker, log *z
 	addr := ln.Addr().String()
 	srv, err := admin.New(admin.Options{
 		Addr: addr, TokensFile: af.AdminTokensFile, Stderr: e.stderr,
-		Status: w, Control: ctl, Brokers: cfg.Kafka.Brokers, Transport: tr, DLQTopic: cfg.DLQTopic, Log: log,
+		Status: w, Control: localPause{Control: ctl, w: w}, Brokers: cfg.Kafka.Brokers, Transport: tr, DLQTopic: cfg.DLQTopic, Log: log,
 	})
 	if err != nil {
 		tr.CloseIdleConnections()
@@ -114,6 +114,22 @@ func (a *adminServer) start(ctx context.Context, eg *errgroup.Group, w *worker.W
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// localPause applies an operator's pause to this worker at once. The
+// control topic carries it to the other workers, but here Follow sees no
+// change: Publish already applied the record to the local state.
+type localPause struct {
+	*control.Control
+	w *worker.Worker
+}
+
+// SetPaused publishes the pause, then applies it locally.
+func (l localPause) SetPaused(ctx context.Context, site string, paused bool, by string) error {
+	if err := l.Control.SetPaused(ctx, site, paused, by); err != nil {
+		return err
+	}
+	return l.w.PauseSite(site, paused)
 }
 
 // onControl applies an operator's pause or resume of a site.

@@ -18,7 +18,8 @@ func TestCheck(t *testing.T) {
 	clearEnv(t)
 	kc := kafkatest.Start(t)
 	ta, tb, dlq := kc.Topic("a.user.registered"), kc.Topic("b.account.linked"), kc.Topic("regnotify.dlq")
-	kc.CreateTopics(t, ta, tb, dlq)
+	bulk := kc.Topic("bulk.account.linked")
+	kc.CreateTopics(t, ta, tb, dlq, bulk)
 	ts := startTwoSites(t, nil)
 	topics := fmt.Sprintf("  - name: %s\n    site: brand-a\n  - name: %s\n    site: brand-b\n", ta, tb)
 	good := ts.config(t, topics)
@@ -74,7 +75,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("flags, site default", func(t *testing.T) {
-		code, out, errOut := runMain(t, append(base, "--topics", ta, "--gigya-api-key", "3_brand-a", "--gigya-user-key", "uk-a",
+		code, out, errOut := runMain(t, append(base, "--topics", ta, "--bulk-topics", bulk, "--gigya-api-key", "3_brand-a", "--gigya-user-key", "uk-a",
 			"--gigya-base-url", ts.url, "--gigya-secret-file", ts.secretA)...)
 		if code != 0 {
 			t.Fatalf("exit code = %d, want 0; stdout:\n%s\nstderr:\n%s", code, out, errOut)

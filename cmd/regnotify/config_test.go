@@ -404,7 +404,7 @@ func TestRunAdminPausesASite(t *testing.T) {
 		}
 	}
 	if state != "paused" {
-		t.Errorf("brand-b state after pause = %q, want paused (%s)", state, body)
+		t.Errorf("brand-b state after pause = %q, want paused (%s); stderr:\n%s", state, body, errOut.String())
 	}
 	if s := stateOf(body, "brand-a"); s == "paused" {
 		t.Errorf("brand-a paused too")
