@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/regnotify/regnotify/cmd/internal/config"
 	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker/kafkatest"
@@ -418,5 +420,31 @@ func TestRunAdminPausesASite(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), `"admin audit"`) {
 		t.Errorf("no audit line for the pause:\n%s", errOut.String())
+	}
+}
+
+// TestDeployConfigFileExampleParses keeps deploy's configuration file
+// example (a ConfigMap) valid: its regnotify.yaml parses without error.
+func TestDeployConfigFileExampleParses(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/k8s/base/config-file.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(raw, &cm); err != nil {
+		t.Fatalf("config-file.example.yaml: %v", err)
+	}
+	file, ok := cm.Data["regnotify.yaml"]
+	if !ok {
+		t.Fatal("config-file.example.yaml has no data key regnotify.yaml")
+	}
+	f, err := config.Parse([]byte(file), "config-file.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("the example does not parse: %v", err)
+	}
+	if len(f.Sites) < 2 || len(f.Topics) == 0 {
+		t.Errorf("the example has %d sites and %d topics, want several sites and some topics", len(f.Sites), len(f.Topics))
 	}
 }
