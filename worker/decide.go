@@ -36,9 +36,9 @@ const (
 	// KindPerUser is a temporary limit about one UID (409030, 503001):
 	// retry; it says nothing about Gigya's health.
 	KindPerUser
-	// KindRateLimited is Gigya's API rate limit (403048). Today: retried
-	// with the next delay doubled, within the retry budget. Next: wait for
-	// quota, never dead-lettered, no retry budget spent.
+	// KindRateLimited is Gigya's API rate limit (403048): the site's
+	// budgets slow down and the event waits for quota (Worker.notify),
+	// never dead-lettered for it, no retry budget spent.
 	KindRateLimited
 )
 

@@ -33,7 +33,7 @@ type Config struct {
 	StartOffset string   // where a new group begins: "earliest" (default) or "latest"
 
 	Concurrency int     // events in flight (running and queued); default 64
-	RateLimit   float64 // Gigya calls per second; 0 = no limit
+	RateLimit   float64 // the default site's Gigya calls/s for the whole consumer group; 0 = no limit
 
 	RetryInitial     time.Duration // first retry delay; default 500ms
 	RetryMaxInterval time.Duration // cap of a retry delay; default 30s
