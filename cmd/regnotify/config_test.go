@@ -58,6 +58,8 @@ func TestRunConfigFileErrorsExit2(t *testing.T) {
 		{"unknown site", "sites:\n" + site("brand-a", "3_a") + "topics:\n  - name: user.registered\n    site: brand-z\n", nil, nil, []string{"brand-z", "topics[0].site"}},
 		{"unknown quota", "sites:\n" + site("brand-a", "3_a") + "    quota: nowhere\n" + topics, nil, nil, []string{"nowhere", "sites[0].quota"}},
 		{"missing secret file", "sites:\n  - name: brand-a\n    apiKey: 3_a\n    baseURL: http://127.0.0.1:1\n    userKey: uk\n    secretFile: /nonexistent/secret\n" + topics, nil, nil, []string{"sites[0].secretFile", "/nonexistent/secret"}},
+		{"secret file not base64", "sites:\n  - name: brand-a\n    apiKey: 3_a\n    baseURL: http://127.0.0.1:1\n    userKey: uk\n    secretFile: " + writeFile(t, dir, "bad-secret", "%%% not base64\n") + "\n" + topics, nil, nil, []string{"regnotify.yaml:2: sites[0].secretFile", "base64"}},
+		{"bearer without a key", "sites:\n  - name: brand-a\n    apiKey: 3_a\n    baseURL: http://127.0.0.1:1\n    auth: bearer\n    userKey: uk\n    secretFile: " + secretFile + "\n" + topics, nil, nil, []string{"sites[0].privateKey", "bearer"}},
 		{"avro without registry", "sites:\n" + site("brand-a", "3_a") + "topics:\n  - name: crm.customers\n    type: user.registered\n    format: avro\n    site: brand-a\n", nil, nil, []string{"crm.customers", "--schema-registry-url"}},
 		{"with --topics", "sites:\n" + site("brand-a", "3_a") + topics, []string{"--topics", "x.user.registered"}, nil, []string{"--config", "--topics"}},
 		{"with KAFKA_TOPICS", "sites:\n" + site("brand-a", "3_a") + topics, nil, map[string]string{"KAFKA_TOPICS": "x.user.registered"}, []string{"--config", "--topics (KAFKA_TOPICS)"}},
