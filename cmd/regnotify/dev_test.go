@@ -120,3 +120,26 @@ func TestDevDemoRecordsDecode(t *testing.T) {
 		}
 	}
 }
+
+// TestDevOTelConsole runs a short demo with --otel-console: the event
+// spans are printed on stdout, with no collector.
+func TestDevOTelConsole(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("OTEL_TRACES_EXPORTER", "") // restored after the test: dev sets it
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var out, errOut syncBuffer
+	code := Main(ctx, []string{"dev", "--demo", "20", "--exit-when-done", "--otel-console",
+		"--kafka-addr", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", ""}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit code = %d, want 0; stderr:\n%s", code, errOut.String())
+	}
+	for _, want := range []string{`"Name":"process account.linked"`, `"Name":"socialize.notifyRegistration"`} {
+		if !strings.Contains(strings.ReplaceAll(out.String(), `": "`, `":"`), want) {
+			t.Errorf("stdout lacks the span %s:\n%.3000s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "Admin console") {
+		t.Error("--admin-addr \"\" still starts the console")
+	}
+}
