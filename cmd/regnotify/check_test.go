@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -82,6 +83,21 @@ func TestCheck(t *testing.T) {
 		}
 		if !regexp.MustCompile(`(?m)^site\s+default\s+ok\s+.*no partner secret`).MatchString(out) {
 			t.Errorf("no ok row for site default without partner secret:\n%s", out)
+		}
+	})
+	t.Run("TLS failure names its cause", func(t *testing.T) {
+		tlsSrv := httptest.NewTLSServer(ts.sim)
+		defer tlsSrv.Close()
+		code, out, errOut := runMain(t, append(base, "--topics", ta, "--bulk-topics", bulk, "--gigya-api-key", "3_brand-a", "--gigya-user-key", "uk-a",
+			"--gigya-base-url", tlsSrv.URL, "--gigya-secret-file", ts.secretA)...)
+		if code != 1 {
+			t.Fatalf("exit code = %d, want 1; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+		}
+		if !regexp.MustCompile(`(?m)^site\s+default\s+PROBLEM\s+cannot reach https://127\.0\.0\.1:\d+: TLS: certificate signed by an unknown authority`).MatchString(out) {
+			t.Errorf("no row naming the TLS cause:\n%s", out)
+		}
+		if strings.Contains(out+errOut, testSecretA) {
+			t.Error("output shows the secret")
 		}
 	})
 }
