@@ -125,7 +125,7 @@ func TestComposeStack(t *testing.T) {
 		t.Errorf("kafka-init does not run kafka-topics.sh: %s", script)
 	}
 	var topics []string
-	for _, f := range []string{"topics", "dlq-topic"} {
+	for _, f := range []string{"topics", "bulk-topics", "dlq-topic"} {
 		topics = append(topics, strings.Split(flagByName(t, "run", f).def, ",")...)
 	}
 	for _, topic := range topics {

@@ -160,27 +160,62 @@ type metricInfo struct {
 	labels []string
 }
 
-// workerMetrics reads the metric families the worker registers from
-// ../worker/metrics.go: every prometheus.New<Kind>[Vec](<Kind>Opts{Name: ...},
-// []string{labels...}) call. It also returns the Outcome* constants, the
-// values of the outcome label.
+// workerMetrics reads the metric families the worker registers from the
+// non-test Go files of ../worker and ../worker/tracing: every
+// prometheus.New<Kind>[Vec|Func](<Kind>Opts{Name: ...}, []string{labels...})
+// and prometheus.NewDesc("name", help, []string{labels...}, ...) call. It
+// also returns the Outcome* constants, the values of the outcome label.
 func workerMetrics(t *testing.T) (map[string]metricInfo, []string) {
 	t.Helper()
-	path := filepath.Join(repoRoot, "worker", "metrics.go")
+	metrics := map[string]metricInfo{}
+	var outcomes []string
+	var paths []string
+	for _, dir := range []string{"worker", filepath.Join("worker", "tracing")} {
+		files, err := filepath.Glob(filepath.Join(repoRoot, dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if !strings.HasSuffix(f, "_test.go") {
+				paths = append(paths, f)
+			}
+		}
+	}
+	for _, path := range paths {
+		readMetrics(t, path, metrics, &outcomes)
+	}
+	if len(metrics) == 0 || len(outcomes) == 0 {
+		t.Fatalf("%v: found %d metrics and outcomes %v; has the way metrics are declared changed? Update workerMetrics", paths, len(metrics), outcomes)
+	}
+	return metrics, outcomes
+}
+
+// readMetrics adds the metrics and outcomes declared in the file at path.
+func readMetrics(t *testing.T, path string, metrics map[string]metricInfo, outcomes *[]string) {
+	t.Helper()
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, path, nil, 0)
 	if err != nil {
 		t.Fatalf("parse %s: %v", path, err)
 	}
-	metrics := map[string]metricInfo{}
-	var outcomes []string
+	labelsOf := func(e ast.Expr) []string {
+		var out []string
+		if lbls, ok := e.(*ast.CompositeLit); ok {
+			for _, el := range lbls.Elts {
+				if s, ok := stringLit(el); ok {
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	}
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
 		case *ast.ValueSpec:
 			for i, id := range n.Names {
 				if strings.HasPrefix(id.Name, "Outcome") && i < len(n.Values) {
 					if s, ok := stringLit(n.Values[i]); ok {
-						outcomes = append(outcomes, s)
+						*outcomes = append(*outcomes, s)
 					}
 				}
 			}
@@ -192,11 +227,19 @@ func workerMetrics(t *testing.T) (map[string]metricInfo, []string) {
 			if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "prometheus" {
 				return true
 			}
+			if sel.Sel.Name == "NewDesc" {
+				if name, ok := stringLit(n.Args[0]); ok && len(n.Args) > 2 {
+					metrics[name] = metricInfo{name: name, kind: "Desc", labels: labelsOf(n.Args[2])}
+				}
+				return true
+			}
 			opts, ok := n.Args[0].(*ast.CompositeLit)
 			if !ok {
 				return true
 			}
-			mi := metricInfo{kind: strings.TrimSuffix(strings.TrimPrefix(sel.Sel.Name, "New"), "Vec")}
+			kind := strings.TrimPrefix(sel.Sel.Name, "New")
+			kind = strings.TrimSuffix(strings.TrimSuffix(kind, "Vec"), "Func")
+			mi := metricInfo{kind: kind}
 			for _, el := range opts.Elts {
 				if kv, ok := el.(*ast.KeyValueExpr); ok {
 					if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Name" {
@@ -205,13 +248,7 @@ func workerMetrics(t *testing.T) (map[string]metricInfo, []string) {
 				}
 			}
 			if len(n.Args) > 1 {
-				if lbls, ok := n.Args[1].(*ast.CompositeLit); ok {
-					for _, el := range lbls.Elts {
-						if s, ok := stringLit(el); ok {
-							mi.labels = append(mi.labels, s)
-						}
-					}
-				}
+				mi.labels = labelsOf(n.Args[1])
 			}
 			if mi.name != "" {
 				metrics[mi.name] = mi
@@ -219,10 +256,6 @@ func workerMetrics(t *testing.T) (map[string]metricInfo, []string) {
 		}
 		return true
 	})
-	if len(metrics) == 0 || len(outcomes) == 0 {
-		t.Fatalf("%s: found %d metrics and outcomes %v; has the way metrics are declared changed? Update workerMetrics", path, len(metrics), outcomes)
-	}
-	return metrics, outcomes
 }
 
 func stringLit(e ast.Expr) (string, bool) {

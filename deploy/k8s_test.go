@@ -666,3 +666,78 @@ func TestProductionOverlay(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminPortStaysInsideTheCluster checks the admin API's wiring: the
+// worker listens on REGNOTIFY_ADMIN_ADDR with a tokens file from the
+// mounted Secret (a non-loopback address without one is refused), the port
+// is a containerPort and a port of the ClusterIP Service, and nothing
+// exposes it outside the cluster (no NodePort, LoadBalancer or Ingress).
+func TestAdminPortStaysInsideTheCluster(t *testing.T) {
+	addrFlag, tokensFlag := flagByName(t, "run", "admin-addr"), flagByName(t, "run", "admin-tokens-file")
+	for _, dir := range []string{"k8s/base", "k8s/overlays/production"} {
+		t.Run(dir, func(t *testing.T) {
+			b := kustomizeBuild(t, dir)
+			if len(b.deployments) != 1 || len(b.services) != 1 {
+				t.Fatalf("want one Deployment and one Service, got %d and %d", len(b.deployments), len(b.services))
+			}
+			if n := b.kinds["Ingress"]; n > 0 {
+				t.Errorf("%d Ingress objects: the admin port must stay inside the cluster", n)
+			}
+			pod := b.deployments[0].Spec.Template
+			c := pod.Spec.Containers[0]
+			env := envOf(t, "Deployment", c, b.configMaps)
+			addr := env[addrFlag.env]
+			if addr == "" {
+				t.Fatalf("%s is not set: the admin API is off", addrFlag.env)
+			}
+			host, p, err := net.SplitHostPort(addr)
+			if err != nil {
+				t.Fatalf("%s=%q: %v", addrFlag.env, addr, err)
+			}
+			port, _ := strconv.Atoi(p)
+			tokens := env[tokensFlag.env]
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) && tokens == "" {
+				t.Errorf("%s=%q is not loopback and %s is unset: regnotify refuses to start", addrFlag.env, addr, tokensFlag.env)
+			}
+			mounted := false
+			for _, vm := range c.VolumeMounts {
+				for _, v := range pod.Spec.Volumes {
+					if v.Name == vm.Name && v.Secret != nil && filepath.Dir(tokens) == filepath.Clean(vm.MountPath) {
+						mounted = vm.SubPath == "" // a subPath mount never sees the Secret's updates
+					}
+				}
+			}
+			if !mounted {
+				t.Errorf("%s=%q is not in a Secret mounted as a directory", tokensFlag.env, tokens)
+			}
+			if _, ok := secretExample(t).StringData[filepath.Base(tokens)]; !ok {
+				t.Errorf("secret.example.yaml lacks the key %q of %s", filepath.Base(tokens), tokensFlag.env)
+			}
+			var named string
+			for _, cp := range c.Ports {
+				if cp.ContainerPort == int32(port) {
+					named = cp.Name
+				}
+			}
+			if named == "" {
+				t.Fatalf("no containerPort %d (%s)", port, addrFlag.env)
+			}
+			svc := b.services[0]
+			if svc.Spec.Type != "" && svc.Spec.Type != corev1.ServiceTypeClusterIP {
+				t.Errorf("Service type %s, want ClusterIP: the admin port must stay inside the cluster", svc.Spec.Type)
+			}
+			found := false
+			for _, sp := range svc.Spec.Ports {
+				if sp.TargetPort.String() == named || sp.TargetPort.IntValue() == port {
+					found = true
+					if sp.NodePort != 0 {
+						t.Errorf("Service port %s has nodePort %d", sp.Name, sp.NodePort)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("Service %s has no port to the admin port %s/%d", svc.Name, named, port)
+			}
+		})
+	}
+}

@@ -175,11 +175,55 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 	// The alerts the issue asks for, by what they watch.
-	for _, want := range []string{"regnotify_events_total", "regnotify_consumer_lag", "regnotify_gigya_outage", "regnotify_dlq_write_failing", "up"} {
+	for _, want := range []string{"regnotify_events_total", "regnotify_consumer_lag", "regnotify_gigya_outage", "regnotify_dlq_write_failing", "up",
+		"regnotify_site_state", "regnotify_topic_missing"} {
 		if !used[want] {
 			t.Errorf("no alert uses %s", want)
 		}
 	}
+	// Site health: one alert per state that needs a person, per site.
+	for _, state := range []string{"misconfigured", "outage"} {
+		if !alertSelects(rf, "regnotify_site_state", "state", state, "site") {
+			t.Errorf("no alert on regnotify_site_state{state=%q} that keeps the site label", state)
+		}
+	}
+}
+
+// alertSelects reports whether an alert's expression selects metric with
+// label=value and keeps the label by in its result (grouping by it).
+func alertSelects(rf ruleFile, metric, label, value, by string) bool {
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			e, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
+			if err != nil {
+				continue
+			}
+			selects, keeps := false, false
+			parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+				switch n := n.(type) {
+				case *parser.VectorSelector:
+					if n.Name != metric {
+						return nil
+					}
+					for _, m := range n.LabelMatchers {
+						if m.Name == label && m.Matches(value) && m.Value == value {
+							selects = true
+						}
+					}
+				case *parser.AggregateExpr:
+					keeps = keeps || (!n.Without && slices.Contains(n.Grouping, by))
+				}
+				return nil
+			})
+			if selects && keeps {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // grafanaDashboard is the part of a Grafana dashboard JSON the test reads.

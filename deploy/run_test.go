@@ -85,9 +85,14 @@ func startWorker(t *testing.T, bin string, podEnv map[string]string) (map[string
 	}
 	for k, v := range podEnv {
 		if strings.HasSuffix(k, "_FILE") {
-			// A placeholder that passes base64 validation.
+			// A placeholder that passes base64 validation (a tokens line
+			// for the admin tokens file).
 			p := filepath.Join(dir, filepath.Base(v))
-			if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString([]byte("placeholder-"+k))+"\n"), 0o600); err != nil {
+			content := base64.StdEncoding.EncodeToString([]byte("placeholder-"+k)) + "\n"
+			if k == flagByName(t, "run", "admin-tokens-file").env {
+				content = "placeholder operator " + content
+			}
+			if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 				return nil, err
 			}
 			v = p
@@ -98,6 +103,8 @@ func startWorker(t *testing.T, bin string, podEnv map[string]string) (map[string
 		fmt.Sprintf("%s=127.0.0.1:%d", brokers, closedPort),
 		fmt.Sprintf("%s=https://127.0.0.1:%d", baseURL, closedPort),
 		fmt.Sprintf("%s=127.0.0.1:%d", httpAddr, httpPort),
+		// The pod's admin port may be taken on the test machine.
+		flagByName(t, "run", "admin-addr").env+"=127.0.0.1:0",
 	)
 
 	var stderr bytes.Buffer

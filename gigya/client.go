@@ -60,8 +60,9 @@ type Client struct {
 	log     *zap.Logger
 	tr      *tracer // nil without Options.TracerProvider
 
-	// Signing on the hot path; nil when the secret is not configured.
-	app, partner *signer
+	// sec is the credential material (secrets, key, their signers),
+	// swapped as a whole by SetSecrets.
+	sec atomic.Pointer[secretSet]
 	// offset is Gigya's clock minus the local clock, in nanoseconds.
 	offset atomic.Int64
 	bufs   sync.Pool // *[]byte of maxBody+1 bytes for response bodies
@@ -102,16 +103,11 @@ func New(o Options) (*Client, error) {
 		c.log = zap.NewNop()
 	}
 	c.bufs.New = func() any { b := make([]byte, maxBody+1); return &b }
-	if cfg.partnerSecret != "" {
-		if c.partner, err = newSigner(cfg.partnerSecret); err != nil {
-			return nil, errors.New("new gigya client: Options.PartnerSecret is not valid base64")
-		}
+	set, err := newSecretSet(cfg.auth, cfg.secret, cfg.key, cfg.partnerSecret)
+	if err != nil {
+		return nil, fmt.Errorf("new gigya client: %w", err)
 	}
-	if cfg.auth == AuthSigned {
-		if c.app, err = newSigner(cfg.secret); err != nil {
-			return nil, errors.New("new gigya client: Options.Secret is not valid base64")
-		}
-	}
+	c.sec.Store(set)
 	ep, err := c.endpointsFor(cfg.baseURL)
 	if err != nil {
 		return nil, fmt.Errorf("new gigya client: Options.BaseURL: %w", err)
@@ -248,7 +244,8 @@ type attemptSecrets struct{ uidSig, sig, token string }
 
 // attempt makes one HTTP request with fresh credentials.
 func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
-	f, sec, err := c.credentials(cl)
+	cs := c.secrets()
+	f, sec, err := c.credentials(cl, cs)
 	if err != nil {
 		return answer{}, err
 	}
@@ -290,7 +287,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 	c.learnClock(resp.Header.Get("Date"), a.ErrorCode == 403002)
 
 	if a.ErrorCode != 0 {
-		scrub := scrubber(c.cfg.secret, c.cfg.partnerSecret, sec.uidSig, sec.sig, sec.token)
+		scrub := scrubber(cs.secret, cs.partnerSecret, sec.uidSig, sec.sig, sec.token)
 		return answer{}, &Error{
 			Method:     cl.method,
 			Code:       a.ErrorCode,
@@ -306,7 +303,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (answer, error) {
 
 // credentials builds the form of one attempt with fresh credentials: the
 // UIDSig of the siteUID, and the request authentication of the mode.
-func (c *Client) credentials(cl *call) (form, attemptSecrets, error) {
+func (c *Client) credentials(cl *call, cs *secretSet) (form, attemptSecrets, error) {
 	now := c.now()
 	ts := now.Add(c.ClockOffset()).Unix()
 	var sec attemptSecrets
@@ -320,8 +317,8 @@ func (c *Client) credentials(cl *call) (form, attemptSecrets, error) {
 		f = append(f, param{"siteUID", cl.siteUID})
 		// UIDTimestamp and UIDSig are required only from client side;
 		// sent whenever a partner secret is configured.
-		if c.partner != nil {
-			sec.uidSig = c.partner.uidSig(ts, cl.siteUID)
+		if cs.partner != nil {
+			sec.uidSig = cs.partner.uidSig(ts, cl.siteUID)
 			f = append(f,
 				param{"UIDTimestamp", strconv.FormatInt(ts, 10)},
 				param{"UIDSig", sec.uidSig})
@@ -335,17 +332,17 @@ func (c *Client) credentials(cl *call) (form, attemptSecrets, error) {
 	}
 	switch c.cfg.auth {
 	case AuthSecret:
-		f = append(f, param{"userKey", c.cfg.userKey}, param{"secret", c.cfg.secret})
+		f = append(f, param{"userKey", c.cfg.userKey}, param{"secret", cs.secret})
 	case AuthSigned:
 		f = append(f,
 			param{"userKey", c.cfg.userKey},
 			param{"timestamp", strconv.FormatInt(ts, 10)},
 			param{"nonce", uniqueID(now)})
-		sec.sig = c.app.requestSig(cl.encURL, f)
+		sec.sig = cs.app.requestSig(cl.encURL, f)
 		f = append(f, param{"sig", sec.sig})
 	case AuthBearer:
 		var err error
-		sec.token, err = SignJWT(c.cfg.key, c.cfg.userKey, JWTClaims{IssuedAt: ts, JTI: uniqueID(now)})
+		sec.token, err = SignJWT(cs.key, c.cfg.userKey, JWTClaims{IssuedAt: ts, JTI: uniqueID(now)})
 		if err != nil {
 			return nil, sec, localError(cl.method, "sign bearer token: "+err.Error())
 		}

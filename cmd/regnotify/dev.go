@@ -9,47 +9,87 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
-	"text/tabwriter"
+	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"go.uber.org/zap"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/formats"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker"
+	"github.com/regnotify/regnotify/worker/control"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/tracing"
 )
 
 // Demo credentials of the dev setup. They exist only inside the dev process
 // and its simulator; they are printed on purpose.
 const (
-	devAPIKey  = "3_regnotify-dev"
-	devUserKey = "regnotify-dev-user-key"
+	devSiteA    = "brand-a" // bearer auth
+	devSiteB    = "brand-b" // signed auth
+	devAPIKeyA  = "3_regnotify-dev-brand-a"
+	devAPIKeyB  = "3_regnotify-dev-brand-b"
+	devUserKeyA = "regnotify-dev-brand-a-user-key"
+	devUserKeyB = "regnotify-dev-brand-b-user-key"
+	devDLQTopic = "regnotify.dlq"
 )
 
-var devPartnerSecret = base64.StdEncoding.EncodeToString([]byte("regnotify-dev-partner-secret"))
+var (
+	devPartnerSecretA = base64.StdEncoding.EncodeToString([]byte("regnotify-dev-brand-a-partner-secret"))
+	devPartnerSecretB = base64.StdEncoding.EncodeToString([]byte("regnotify-dev-brand-b-partner-secret"))
+	devSecretB        = base64.StdEncoding.EncodeToString([]byte("regnotify-dev-brand-b-app-secret"))
+)
 
 type devCmd struct {
 	KafkaAddr    string        `name:"kafka-addr" env:"REGNOTIFY_DEV_KAFKA_ADDR" default:"127.0.0.1:9092" help:"Address of the embedded Kafka-protocol broker."`
 	SimAddr      string        `name:"sim-addr" env:"REGNOTIFY_DEV_SIM_ADDR" default:"127.0.0.1:8081" help:"Address of the Gigya simulator."`
 	HTTPAddr     string        `name:"http-addr" env:"REGNOTIFY_DEV_HTTP_ADDR" default:"127.0.0.1:8080" help:"Address of the worker's /metrics, /healthz, /readyz."`
+	AdminAddr    string        `name:"admin-addr" env:"REGNOTIFY_DEV_ADMIN_ADDR" default:"127.0.0.1:8090" help:"Address of the admin API and console (empty: off); a dev operator token is printed on stderr."`
 	Partitions   int           `name:"partitions" env:"REGNOTIFY_DEV_PARTITIONS" default:"4" help:"Partitions per topic."`
-	Demo         int           `name:"demo" env:"REGNOTIFY_DEV_DEMO" default:"0" help:"Produce N sample events (valid, invalid, rejected, redelivered) and print a summary."`
+	Demo         int           `name:"demo" env:"REGNOTIFY_DEV_DEMO" default:"0" help:"Produce N sample events (every format, both sites; valid, invalid, rejected, redelivered) and print a summary."`
 	ExitWhenDone bool          `name:"exit-when-done" env:"REGNOTIFY_DEV_EXIT_WHEN_DONE" help:"With --demo: exit after the summary instead of staying up."`
 	Concurrency  int           `name:"concurrency" env:"REGNOTIFY_DEV_CONCURRENCY" default:"64" help:"Events in flight."`
 	Latency      time.Duration `name:"sim-latency" env:"REGNOTIFY_DEV_SIM_LATENCY" default:"5ms" help:"Simulated Gigya latency."`
+	OTelConsole  bool          `name:"otel-console" env:"REGNOTIFY_DEV_OTEL_CONSOLE" help:"Print trace spans on stdout (as OTEL_TRACES_EXPORTER=console does)."`
 	// dev talks to a person: readable and quiet unless asked otherwise.
 	LogLevel  string `name:"log-level" env:"REGNOTIFY_DEV_LOG_LEVEL" default:"warn" enum:"debug,info,warn,error" help:"Log level: debug, info, warn, error."`
 	LogFormat string `name:"log-format" env:"REGNOTIFY_DEV_LOG_FORMAT" default:"console" enum:"json,console" help:"Log format: json or console."`
+}
+
+// devWorld is everything dev runs besides the worker.
+type devWorld struct {
+	broker   *kfake.Cluster
+	registry *srfake.Registry
+	reg      *formats.SchemaRegistry
+	sim      *gigyasim.Server
+	simLn    net.Listener
+	clients  []*gigya.Client
+	ids      devSchemaIDs
+}
+
+func (d *devWorld) close() {
+	for _, c := range d.clients {
+		c.Close()
+	}
+	if d.reg != nil {
+		d.reg.Close()
+	}
+	if d.registry != nil {
+		d.registry.Close()
+	}
+	if d.simLn != nil {
+		d.simLn.Close()
+	}
+	if d.broker != nil {
+		d.broker.Close()
+	}
 }
 
 func (c *devCmd) Run(e *env) error {
@@ -61,48 +101,160 @@ func (c *devCmd) Run(e *env) error {
 	if c.Demo < 0 || c.Partitions < 1 {
 		return usagef("--demo must be >= 0 and --partitions >= 1")
 	}
-	topics := []string{string(events.UserRegistered), string(events.AccountLinked)}
-	const dlqTopic = "regnotify.dlq"
-	broker, err := c.broker(append(topics, dlqTopic))
-	if err != nil {
-		return err
+	if c.OTelConsole {
+		// dev is a one-off process for a person: the standard variable
+		// is the one switch tracing.Setup knows.
+		os.Setenv("OTEL_TRACES_EXPORTER", "console") //nolint:errcheck // cannot fail for a valid name
 	}
-	defer broker.Close()
-	brokers := broker.ListenAddrs()
-	sim, keyPEM, err := c.simulator()
+	tr, err := tracing.Setup(e.ctx, tracing.Options{Version: version, Stdout: e.stdout})
 	if err != nil {
-		return err
-	}
-	simLn, err := net.Listen("tcp", c.SimAddr)
-	if err != nil {
-		return fmt.Errorf("listen %s for the Gigya simulator: %w", c.SimAddr, err)
-	}
-	simSrv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
-	cfg := worker.Config{
-		Kafka: kafkaio.Kafka{Brokers: brokers}, Group: "regnotify", Topics: topics, DLQTopic: dlqTopic,
-		Concurrency: c.Concurrency, HTTPAddr: c.HTTPAddr, ShutdownTimeout: 5 * time.Second,
-		RetryInitial: 100 * time.Millisecond, RetryMaxInterval: 2 * time.Second, RetryMaxElapsed: 30 * time.Second,
+		return usagef("tracing: %v", err)
 	}
 	metrics := worker.NewMetrics()
-	w, closeWorker, err := c.worker(cfg, metrics, "http://"+simLn.Addr().String(), keyPEM, log)
-	if err != nil {
-		simLn.Close()
+	metrics.Registry.MustRegister(tr.Collector())
+	d := &devWorld{}
+	defer d.close()
+	if err := c.start(d, gigya.Options{Observe: metrics.ObserveGigya, Logger: log.Named("gigya"), TracerProvider: tr.TracerProvider()}); err != nil {
 		return err
 	}
-	defer closeWorker()
+	brokers := d.broker.ListenAddrs()
+	cfg, err := c.config(d, brokers, tr)
+	if err != nil {
+		return err
+	}
+	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
+	if err != nil {
+		return err
+	}
+	defer kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
+	w, err := worker.New(cfg, d.clients[0], dlq, metrics, log)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	adm, err := newAdmin(e, adminFlags{AdminAddr: c.AdminAddr}, cfg, w, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = tr.Shutdown(sctx)
+	}()
+	c.banner(e, d, brokers, adm)
+	return c.serve(e, d, w, adm, brokers, cfg, metrics)
+}
 
-	fmt.Fprintf(e.stdout, `regnotify dev: everything in one process (Ctrl-C to stop)
-  Kafka broker     %s   topics: %s, %s, %s
-  Gigya simulator  http://%s   (stats: http://%s/_sim/stats; apiKey %s)
-  Worker           http://%s/metrics  /healthz  /readyz
-Produce an event:
+// start starts the broker (with every topic), the schema registry and the
+// simulator, and makes the sites' clients.
+func (c *devCmd) start(d *devWorld, base gigya.Options) error {
+	var err error
+	topics := append(devTopicNames(), devDLQTopic, control.DefaultTopic)
+	if d.broker, err = c.broker(topics); err != nil {
+		return err
+	}
+	d.registry = srfake.New()
+	if d.ids, err = seedDevSchemas(d.registry); err != nil {
+		return err
+	}
+	if d.reg, err = formats.NewRegistry(d.registry.URL(), "", "", nil); err != nil {
+		return fmt.Errorf("schema registry client: %w", err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("generate demo key: %w", err)
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	d.sim, err = gigyasim.New(gigyasim.Config{
+		Sites: []gigyasim.Site{
+			{Name: devSiteA, APIKey: devAPIKeyA, UserKey: devUserKeyA, PublicKey: &key.PublicKey, PartnerSecret: devPartnerSecretA},
+			{Name: devSiteB, APIKey: devAPIKeyB, UserKey: devUserKeyB, Secret: devSecretB, PartnerSecret: devPartnerSecretB},
+		},
+		Faults: gigyasim.Faults{Latency: c.Latency, Jitter: c.Latency / 2},
+	})
+	if err != nil {
+		return fmt.Errorf("gigya simulator: %w", err)
+	}
+	if d.simLn, err = net.Listen("tcp", c.SimAddr); err != nil {
+		return fmt.Errorf("listen %s for the Gigya simulator: %w", c.SimAddr, err)
+	}
+	simURL := "http://" + d.simLn.Addr().String()
+	for _, o := range []gigya.Options{
+		{APIKey: devAPIKeyA, BaseURL: simURL, Auth: gigya.AuthBearer, UserKey: devUserKeyA, PrivateKeyPEM: keyPEM, PartnerSecret: devPartnerSecretA},
+		{APIKey: devAPIKeyB, BaseURL: simURL, Auth: gigya.AuthSigned, UserKey: devUserKeyB, Secret: devSecretB, PartnerSecret: devPartnerSecretB},
+	} {
+		o.MaxConns, o.Observe, o.Logger, o.TracerProvider = c.Concurrency, base.Observe, base.Logger, base.TracerProvider
+		cl, err := gigya.New(o)
+		if err != nil {
+			return fmt.Errorf("gigya client: %w", err)
+		}
+		d.clients = append(d.clients, cl)
+	}
+	return nil
+}
+
+// config is the worker's configuration: both sites, a topic per site and
+// per format, the bulk lane.
+func (c *devCmd) config(d *devWorld, brokers []string, tr *tracing.Tracing) (worker.Config, error) {
+	cfg := worker.Config{
+		Kafka: kafkaio.Kafka{Brokers: brokers}, Group: "regnotify", DLQTopic: devDLQTopic,
+		Concurrency: c.Concurrency, HTTPAddr: c.HTTPAddr, ShutdownTimeout: 5 * time.Second,
+		RetryInitial: 100 * time.Millisecond, RetryMaxInterval: 2 * time.Second, RetryMaxElapsed: 30 * time.Second,
+		SiteProbeInterval: 5 * time.Second, Tracing: tr, TopicConfig: map[string]worker.Topic{},
+	}
+	cfg.Sites = []worker.Site{
+		{Name: devSiteA, APIKey: devAPIKeyA, Gigya: d.clients[0]},
+		{Name: devSiteB, APIKey: devAPIKeyB, Gigya: d.clients[1]},
+	}
+	for _, t := range devTopics {
+		var dec formats.Decoder
+		if t.spec.Format != "" {
+			var err error
+			if dec, err = formats.New(t.spec, d.reg); err != nil {
+				return cfg, fmt.Errorf("dev topic %s: %w", t.name, err)
+			}
+		}
+		cfg.TopicConfig[t.name] = worker.Topic{Site: t.site, SiteFrom: worker.SiteFrom{Header: t.header}, Lane: t.lane, Decoder: dec}
+		if t.lane == "bulk" {
+			cfg.BulkTopics = append(cfg.BulkTopics, t.name)
+		} else {
+			cfg.Topics = append(cfg.Topics, t.name)
+		}
+	}
+	return cfg, nil
+}
+
+// banner tells the person what runs where.
+func (c *devCmd) banner(e *env, d *devWorld, brokers []string, adm *adminServer) {
+	simAddr := d.simLn.Addr().String()
+	var b strings.Builder
+	fmt.Fprintf(&b, "regnotify dev: everything in one process (Ctrl-C to stop)\n")
+	fmt.Fprintf(&b, "  Kafka broker     %s\n", brokers[0])
+	fmt.Fprintf(&b, "  Gigya simulator  http://%s   (stats: http://%s/_sim/stats)\n", simAddr, simAddr)
+	fmt.Fprintf(&b, "    site %s  apiKey %s  (bearer auth)\n    site %s  apiKey %s  (signed auth)\n", devSiteA, devAPIKeyA, devSiteB, devAPIKeyB)
+	fmt.Fprintf(&b, "  Schema Registry  %s   (in process)\n", d.registry.URL())
+	fmt.Fprintf(&b, "  Worker           http://%s/metrics  /healthz  /readyz\n", c.HTTPAddr)
+	if adm != nil {
+		fmt.Fprintf(&b, "  Admin console    http://%s/   (sign in with the operator token printed on stderr)\n", adm.Addr())
+	}
+	fmt.Fprintf(&b, "  Topics (topic → site, format):\n")
+	for _, t := range devTopics {
+		site := t.site
+		if t.header != "" {
+			site = "header " + t.header
+		}
+		fmt.Fprintf(&b, "    %-26s → %s, %s%s\n", t.name, site, orDefault(t.spec.Format, "regnotify"), pick(t.lane == "bulk", " (bulk lane)", ""))
+	}
+	fmt.Fprintf(&b, `Produce an event:
   echo '{"eventId":"e-1","uid":"_gid_demo","siteUid":"customer-1"}' | kcat -P -b %s -t account.linked -k _gid_demo
+  echo '{"id":"c-1","data":{"gigyaUid":"_gid_demo2","customerNo":"c-2"}}' | kcat -P -b %s -t crm.customers -H brand=brand-b
 Read dead letters:
   kcat -C -b %s -t %s -f '%%k %%s\n%%h\n' -e
 
-`, brokers[0], topics[0], topics[1], dlqTopic, simLn.Addr(), simLn.Addr(), devAPIKey, c.HTTPAddr, brokers[0], brokers[0], dlqTopic)
-	return c.serve(e, simSrv, simLn, w, brokers, cfg, metrics)
+`, brokers[0], brokers[0], brokers[0], devDLQTopic)
+	fmt.Fprint(e.stdout, b.String())
 }
+
+func orDefault(s, def string) string { return pick(s != "", s, def) }
 
 // broker starts the embedded Kafka-protocol broker with topics.
 func (c *devCmd) broker(topics []string) (*kfake.Cluster, error) {
@@ -118,60 +270,15 @@ func (c *devCmd) broker(topics []string) (*kfake.Cluster, error) {
 	return broker, nil
 }
 
-// simulator returns the Gigya simulator, with bearer auth (SAP's
-// recommended mode), and the private key the worker signs with.
-func (c *devCmd) simulator() (*gigyasim.Server, []byte, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate demo key: %w", err)
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	sim, err := gigyasim.New(gigyasim.Config{
-		APIKey: devAPIKey, UserKey: devUserKey, PublicKey: &key.PublicKey, PartnerSecret: devPartnerSecret,
-		Faults: gigyasim.Faults{Latency: c.Latency, Jitter: c.Latency / 2},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("gigya simulator: %w", err)
-	}
-	return sim, keyPEM, nil
-}
-
-// worker wires the Gigya client and the dead-letter writer into a worker;
-// closeAll closes them.
-func (c *devCmd) worker(cfg worker.Config, metrics *worker.Metrics, simURL string, keyPEM []byte, log *zap.Logger) (w *worker.Worker, closeAll func(), err error) {
-	client, err := gigya.New(gigya.Options{
-		APIKey: devAPIKey, BaseURL: simURL, Auth: gigya.AuthBearer, UserKey: devUserKey,
-		PrivateKeyPEM: keyPEM, PartnerSecret: devPartnerSecret, MaxConns: c.Concurrency,
-		Observe: metrics.ObserveGigya, Logger: log.Named("gigya"),
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("gigya client: %w", err)
-	}
-	dlq, err := worker.NewDeadLetterWriter(cfg.Kafka, cfg.DLQTopic)
-	if err != nil {
-		client.Close()
-		return nil, nil, err
-	}
-	closeAll = func() {
-		kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
-		client.Close()
-	}
-	w, err = worker.New(cfg, client, dlq, metrics, log)
-	if err != nil {
-		closeAll()
-		return nil, nil, usagef("%v", err)
-	}
-	return w, closeAll, nil
-}
-
-// serve runs the simulator, the worker and the demo until e.ctx ends (or
-// the demo is done, with --exit-when-done).
-func (c *devCmd) serve(e *env, simSrv *http.Server, simLn net.Listener, w *worker.Worker, brokers []string, cfg worker.Config, metrics *worker.Metrics) error {
+// serve runs the simulator, the worker, the admin server and the demo
+// until e.ctx ends (or the demo is done, with --exit-when-done).
+func (c *devCmd) serve(e *env, d *devWorld, w *worker.Worker, adm *adminServer, brokers []string, cfg worker.Config, metrics *worker.Metrics) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
+	simSrv := &http.Server{Handler: d.sim, ReadHeaderTimeout: 5 * time.Second}
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
-		if err := simSrv.Serve(simLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := simSrv.Serve(d.simLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("gigya simulator: %w", err)
 		}
 		return nil
@@ -186,10 +293,10 @@ func (c *devCmd) serve(e *env, simSrv *http.Server, simLn net.Listener, w *worke
 		}
 		return nil
 	})
-	eg.Go(func() error { return w.Run(ctx) })
+	eg.Go(func() error { return runAll(ctx, w, nil, adm) })
 	if c.Demo > 0 {
 		eg.Go(func() error {
-			err := runDemo(ctx, e.stdout, c.Demo, brokers, cfg, metrics)
+			err := runDemo(ctx, e.stdout, c.Demo, brokers, cfg, metrics, d.ids)
 			if err == nil && c.ExitWhenDone {
 				cancel()
 			}
@@ -200,96 +307,4 @@ func (c *devCmd) serve(e *env, simSrv *http.Server, simLn net.Listener, w *worke
 		return err
 	}
 	return nil
-}
-
-// runDemo produces n sample events, waits until the worker committed them
-// all and prints what became of them.
-func runDemo(ctx context.Context, out io.Writer, n int, brokers []string, cfg worker.Config, m *worker.Metrics) error {
-	first, second, expect := demoEvents(n)
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	wr := &kafka.Writer{Addr: kafka.TCP(brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond, Transport: tr}
-	defer wr.Close()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: tr}
-	start := time.Now()
-	fmt.Fprintf(out, "demo: producing %d events (%s); waiting for the worker...\n", len(first)+len(second), expect)
-	// Claims and redeliveries come after the links they refer to have
-	// ended, so that each ends as announced: a claim processed before
-	// the link it competes with would win the siteUID instead.
-	for _, batch := range [][]kafka.Message{first, second} {
-		if err := wr.WriteMessages(ctx, batch...); err != nil {
-			return fmt.Errorf("demo: produce: %w", err)
-		}
-		for {
-			done, err := kafkaio.CaughtUp(ctx, client, cfg.Group, cfg.Topics)
-			if err == nil && done {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	s := m.Snapshot()
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(out, "\ndemo: all %d events ended in %v\n", len(first)+len(second), time.Since(start).Round(time.Millisecond))
-	fmt.Fprintln(tw, "outcome\tevents\t")
-	for _, o := range []string{worker.OutcomeNotified, worker.OutcomeAlreadyDone, worker.OutcomeDLQInvalid, worker.OutcomeDLQRejected, worker.OutcomeDLQExhausted} {
-		fmt.Fprintf(tw, "%s\t%d\t\n", o, s.Events[o])
-	}
-	fmt.Fprintf(tw, "total\t%d\t\n", s.Total())
-	fmt.Fprintf(tw, "gigya calls\t%d\t\n", s.GigyaCalls)
-	fmt.Fprintf(tw, "retries\t%d\t\n", s.Retries)
-	return tw.Flush()
-}
-
-// demoEvents returns n sample events: mostly valid links and registrations,
-// and a share of each kind of trouble: invalid events, links Gigya rejects
-// (a siteUID another account owns: 409001) and redelivered links
-// (already done). The mix is deterministic. The claims and redeliveries
-// are returned apart (later): they refer to links among msgs.
-func demoEvents(n int) (msgs, later []kafka.Message, summary string) {
-	r := mrand.New(mrand.NewPCG(42, 42))
-	var linked []kafka.Message
-	var valid, invalid, rejected, redelivered int
-	enc := func(ev events.Event) kafka.Message {
-		v, _ := events.Encode(ev)
-		return kafka.Message{Topic: string(ev.Type), Key: []byte(ev.UID), Value: v}
-	}
-	bad := [][]byte{
-		[]byte(`{"eventId":"bad-1","uid":"_gid_x","siteUid":"_gid_x"}`),
-		[]byte(`{"eventId":"bad-2","uid":"_gid_y","siteUid":"kunde-ü"}`),
-		[]byte(`{"uid":"_gid_z","siteUid":"customer-z"}`),
-		[]byte(`{"eventId":"bad-4","uid":"_gid_w"`),
-		[]byte(`{"eventId":"bad-5","type":"user.registered","uid":"_gid_v","siteUid":"c-v"}`),
-	}
-	for i := 0; len(msgs)+len(later) < n; i++ {
-		uid := fmt.Sprintf("_gid_demo%05d", i)
-		site := fmt.Sprintf("customer-%05d", i)
-		switch x := r.IntN(100); {
-		case x < 8:
-			v := bad[r.IntN(len(bad))]
-			msgs = append(msgs, kafka.Message{Topic: string(events.AccountLinked), Key: []byte(uid), Value: v})
-			invalid++
-		case x < 14 && len(linked) > 0:
-			// Another account claims a siteUID already linked: 409001.
-			prev, _ := events.Decode(string(events.AccountLinked), linked[r.IntN(len(linked))].Value)
-			later = append(later, enc(events.Event{EventID: "claim-" + uid, Type: events.AccountLinked, UID: uid, SiteUID: prev.SiteUID}))
-			rejected++
-		case x < 20 && len(linked) > 0:
-			later = append(later, linked[r.IntN(len(linked))]) // a redelivery
-			redelivered++
-		case x < 45:
-			msgs = append(msgs, enc(events.Event{EventID: "reg-" + uid, Type: events.UserRegistered, UID: uid, OccurredAt: time.Now().UTC().Truncate(time.Second)}))
-			valid++
-		default:
-			m := enc(events.Event{EventID: "link-" + uid, Type: events.AccountLinked, UID: uid, SiteUID: site, CID: "demo"})
-			msgs = append(msgs, m)
-			linked = append(linked, m)
-			valid++
-		}
-	}
-	return msgs, later, fmt.Sprintf("%d valid, %d invalid, %d claiming a taken siteUID, %d redelivered", valid, invalid, rejected, redelivered)
 }

@@ -29,6 +29,7 @@ type cli struct {
 	Dev      devCmd      `cmd:"" help:"Everything in one process: embedded Kafka broker, Gigya simulator and worker."`
 	Replay   replayCmd   `cmd:"" help:"Copy dead-lettered events back to their original topics."`
 	BulkLink bulkLinkCmd `cmd:"" name:"bulk-link" help:"Turn a CSV or JSON-lines file of existing accounts into account.linked events."`
+	Check    checkCmd    `cmd:"" help:"Preflight with run's configuration: Kafka, topics and every site's Gigya credentials; a table, exit 0 all good, 1 problems, 2 bad configuration."`
 	GigyaSim gigyaSimCmd `cmd:"" name:"gigya-sim" help:"Run the Gigya simulator as a standalone server."`
 	Version  versionCmd  `cmd:"" help:"Print version, commit and Go version."`
 	Docs     docsCmd     `cmd:"" hidden:"" help:"Print the configuration reference generated from the flag definitions."`

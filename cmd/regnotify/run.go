@@ -8,13 +8,15 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/regnotify/regnotify/events"
 	"github.com/regnotify/regnotify/events/field"
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/kafkaio"
+	"github.com/regnotify/regnotify/worker/tracing"
 )
 
 // gigyaFlags configure the Gigya client.
@@ -117,10 +119,12 @@ type runCmd struct {
 	kafkaFlags  `embed:""`
 	workerFlags `embed:""`
 	gigyaFlags  `embed:""`
+	siteFlags   `embed:""`
+	adminFlags  `embed:""`
 	logFlags    `embed:""`
 }
 
-func (c *runCmd) Run(e *env) error {
+func (c *runCmd) Run(e *env, kctx *kong.Context) error {
 	if os.Getenv("GOGC") == "" {
 		// The worker's live heap is a few MiB; at Go's default of 100 the
 		// collector runs so often that it costs about a tenth of the CPU
@@ -133,39 +137,33 @@ func (c *runCmd) Run(e *env) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	cfg, err := c.config(k, c.RateLimit)
+	cfg, setup, err := c.resolve(kctx, k, log)
 	if err != nil {
 		return err
 	}
-	gopts, err := c.options(cfg.Concurrency)
+	defer setup.close()
+	tr, err := tracing.Setup(e.ctx, tracing.Options{Version: version, Stdout: e.stdout})
 	if err != nil {
-		return err
+		return usagef("tracing: %v", err)
 	}
-	if gopts.PartnerSecret == "" {
-		for _, t := range cfg.Topics {
-			if typ, _ := events.TypeFromTopic(t); typ == events.AccountLinked {
-				// Every account.linked event carries a siteUid, which
-				// must be signed: without the secret each would be
-				// dead-lettered.
-				return usagef("--gigya-partner-secret (GIGYA_PARTNER_SECRET or GIGYA_PARTNER_SECRET_FILE) is required to consume %s", t)
-			}
-		}
-		log.Warn("no partner secret: events with a siteUid will be rejected")
-	}
-	return runWorker(e, cfg, gopts, log)
+	return runWorker(e, cfg, setup, tr, c.adminFlags, log)
 }
 
-// runWorker wires the Gigya client, the dead-letter writer and the worker,
-// and runs until e.ctx ends.
-func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) error {
+// runWorker wires the Gigya clients, the dead-letter writer, the worker,
+// secret rotation and the admin server, and runs until e.ctx ends.
+func runWorker(e *env, cfg worker.Config, setup *runSetup, tr *tracing.Tracing, af adminFlags, log *zap.Logger) error {
 	metrics := worker.NewMetrics()
-	gopts.Observe = metrics.ObserveGigya
-	gopts.Logger = log.Named("gigya")
-	client, err := gigya.New(gopts)
+	metrics.Registry.MustRegister(tr.Collector())
+	cfg.Tracing = tr
+	clients, err := newSiteClients(setup.specs, gigya.Options{
+		Observe: metrics.ObserveGigya, Logger: log.Named("gigya"), TracerProvider: tr.TracerProvider()})
 	if err != nil {
-		return flagError(err, gigyaFlags{}, workerFlags{})
+		return err
 	}
-	defer client.Close()
+	setup.clients = clients
+	if setup.fromFile {
+		cfg.Sites = clients.workerSites()
+	}
 	// Credentials and TLS trust cannot fix themselves: fail at once. A
 	// broker that is merely not up yet is waited for (not ready meanwhile).
 	cctx, cancel := context.WithTimeout(e.ctx, 15*time.Second)
@@ -183,12 +181,55 @@ func runWorker(e *env, cfg worker.Config, gopts gigya.Options, log *zap.Logger) 
 		return usagef("%v", err)
 	}
 	defer kafkaio.CloseBounded(log, "dead-letter writer", dlq.Close, 5*time.Second)
-	w, err := worker.New(cfg, client, dlq, metrics, log)
+	w, err := worker.New(cfg, clients.clients[0], dlq, metrics, log)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if err := w.Run(e.ctx); err != nil {
+	rot, err := newRotator(clients, secretPollInterval, log, w.SiteChanged)
+	if err != nil {
+		return err
+	}
+	adm, err := newAdmin(e, af, cfg, w, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), min(cfg.ShutdownTimeout, 5*time.Second))
+		defer scancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("tracing shutdown", zap.Error(err))
+		}
+	}()
+	if err := runAll(e.ctx, w, rot, adm); err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// secretPollInterval is how often secret files are checked for a new
+// content: well below the kubelet's Secret sync period.
+const secretPollInterval = 2 * time.Second
+
+// runAll runs the worker and its companions (each may be nil but the
+// worker) until ctx ends or the worker stops; the companions stop with it.
+func runAll(ctx context.Context, w *worker.Worker, rot *rotator, adm *adminServer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if adm != nil {
+		defer adm.close()
+	}
+	eg, gctx := errgroup.WithContext(ctx)
+	if rot != nil {
+		eg.Go(func() error { return rot.watcher.Run(gctx) })
+	}
+	eg.Go(func() error {
+		defer cancel()
+		if adm != nil {
+			if err := adm.start(gctx, eg, w); err != nil {
+				return err
+			}
+		}
+		return w.Run(gctx)
+	})
+	return eg.Wait()
 }

@@ -86,7 +86,6 @@ func TestRunConfigurationErrorsExit2NamingFlagAndVariable(t *testing.T) {
 		{"dlq topic consumed", append(base, "--dlq-topic", "account.linked"), nil, []string{"--dlq-topic"}},
 		{"plain http secret to remote host", append(base, "--gigya-base-url", "http://gigya.example.com", "--gigya-auth", "secret"), nil, []string{"--gigya-base-url", "GIGYA_BASE_URL"}},
 		{"partner secret not base64", append(base, "--gigya-partner-secret", "%%%"), nil, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
-		{"no partner secret for account.linked", []string{"run", "--brokers", "127.0.0.1:1", "--gigya-api-key", "k", "--gigya-user-key", "u", "--gigya-secret", "c2VjcmV0"}, nil, []string{"--gigya-partner-secret", "GIGYA_PARTNER_SECRET"}},
 		{"sasl password without mechanism", append(base, "--kafka-sasl-password", "pw"), nil, []string{"SASL", "KAFKA_"}},
 	}
 	for _, tt := range tests {
