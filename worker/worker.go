@@ -30,7 +30,7 @@ import (
 type Config struct {
 	Kafka       kafkaio.Kafka
 	Group       string   // consumer group; default "regnotify"
-	Topics      []string // default user.registered, account.linked
+	Topics      []string // live topics; default user.registered, account.linked (unless BulkTopics are set)
 	DLQTopic    string   // default "regnotify.dlq"
 	StartOffset string   // where a new group begins: "earliest" (default) or "latest"
 
@@ -83,7 +83,9 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	setDefault(&c.Group, "regnotify")
-	if len(c.Topics) == 0 {
+	if len(c.Topics) == 0 && len(c.BulkTopics) == 0 {
+		// Only bulk topics (a configuration file whose every topic is in
+		// the bulk lane) is a valid setup, not a reason for the defaults.
 		c.Topics = []string{string(events.UserRegistered), string(events.AccountLinked)}
 	}
 	setDefault(&c.DLQTopic, "regnotify.dlq")
