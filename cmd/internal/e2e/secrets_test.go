@@ -33,7 +33,9 @@ func TestSecrets(t *testing.T) {
 			kafka.Message{Topic: w.LinkedTopic, Key: []byte("bad"), Value: []byte(`{"eventId":"bad","uid":"u","siteUid":"u"}`)})
 	}
 	w.produce(msgs...)
-	p := w.start(e2e.WorkerOptions{LogLevel: "debug", Credentials: &wrong})
+	// Not WaitReady: a misconfigured site makes /readyz 503, maybe before the
+	// first poll.
+	p := w.startNoWait(e2e.WorkerOptions{LogLevel: "debug", Credentials: &wrong})
 	// 403003 concerns the site, not the event: the site goes misconfigured
 	// and its events wait (no rejections); the invalid events read so far
 	// are dead-lettered (the partitions wait behind the site's events).
