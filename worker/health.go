@@ -53,9 +53,11 @@ type health struct {
 	stoppedAt   time.Time     // when the site stopped being ok
 	stopped     time.Duration // total time not ok, up to the last resumption
 	running     chan struct{} // closed while the site is ok
-	// wake tells the prober that the state changed or a probe is wanted
-	// now (SiteChanged); buffered, never blocks.
+	// wake tells the prober that the state changed (so that it sets its
+	// timer anew, without probing); probeNow that a probe is wanted at
+	// once (SiteChanged, a new data center). Buffered, never block.
 	wake     chan struct{}
+	probeNow chan struct{}
 	onChange func(from, to string, code int)
 }
 
@@ -65,7 +67,7 @@ func newHealth(threshold, minUsers int, now func() time.Time, onChange func(from
 	return &health{
 		threshold: threshold, minUsers: minUsers, now: now,
 		users: make(map[string]struct{}), state: StateOK, running: c,
-		wake: make(chan struct{}, 1), onChange: onChange,
+		wake: make(chan struct{}, 1), probeNow: make(chan struct{}, 1), onChange: onChange,
 	}
 }
 
@@ -163,10 +165,20 @@ func (h *health) pause(paused bool) {
 	h.updateLocked()
 }
 
-// poke asks the prober to probe now.
-func (h *health) poke() {
+// poke tells the prober that the state changed. It does not probe at
+// once: the answer that changed the state has just come, and probing it
+// again at once made a site whose notify calls fail site-wide while the
+// probe's call succeeds (a wrong partner secret: getUserInfo signs no
+// siteUID) flap ok → misconfigured → ok as fast as events arrived, with
+// an error line each time (e2e TestSecrets, 2026-12-01).
+func (h *health) poke() { signal(h.wake) }
+
+// probe asks the prober to probe at once.
+func (h *health) probe() { signal(h.probeNow) }
+
+func signal(c chan struct{}) {
 	select {
-	case h.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }

@@ -32,7 +32,7 @@ func (w *Worker) PauseSite(name string, paused bool) error {
 // and resumes when the probe succeeds. An unknown name is ignored.
 func (w *Worker) SiteChanged(name string) {
 	if s := w.siteByName(name); s != nil {
-		s.health.poke()
+		s.health.probe()
 	}
 }
 
@@ -105,6 +105,8 @@ func (w *Worker) probeLoop(ctx context.Context, s *site) {
 		case <-ctx.Done():
 			return
 		case <-s.health.wake:
+			continue // a new state: a new timer
+		case <-s.health.probeNow:
 		case <-wait:
 		}
 		if state, _ := s.health.current(); state == StateOutage || state == StateMisconfigured {
@@ -133,7 +135,7 @@ func (w *Worker) probe(ctx context.Context, s *site) {
 	case d.Kind == KindWrongDataCenter:
 		before := s.currentDomain()
 		if now := w.followDataCenter(s, err); now != "" && now != before {
-			s.health.poke() // probe the new data center at once
+			s.health.probe() // probe the new data center at once
 		} else {
 			// Cannot follow, or already there and still told to move.
 			s.health.misconfigure(siteCode(err))
