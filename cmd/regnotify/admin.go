@@ -41,14 +41,14 @@ type adminServer struct {
 // admin API; call it after start's goroutines ended.
 func (a *adminServer) close() { a.tr.CloseIdleConnections() }
 
-// newAdmin builds the admin server when --admin-addr is set (else nil). A
-// refused setting is a usage error naming the flag.
+// newAdmin builds the control-topic follower, which every worker runs (an
+// operator's pause reaches every worker of the group, whether or not it
+// serves the admin API), and the admin server when --admin-addr is set
+// (srv and ln nil otherwise). A refused setting is a usage error naming the
+// flag.
 func newAdmin(e *env, af adminFlags, cfg worker.Config, w *worker.Worker, log *zap.Logger) (*adminServer, error) {
-	if af.AdminAddr == "" {
-		if af.AdminTokensFile != "" {
-			return nil, usagef("--admin-tokens-file (REGNOTIFY_ADMIN_TOKENS_FILE) is set but --admin-addr (REGNOTIFY_ADMIN_ADDR) is not")
-		}
-		return nil, nil
+	if af.AdminAddr == "" && af.AdminTokensFile != "" {
+		return nil, usagef("--admin-tokens-file (REGNOTIFY_ADMIN_TOKENS_FILE) is set but --admin-addr (REGNOTIFY_ADMIN_ADDR) is not")
 	}
 	tr, err := cfg.Kafka.Transport()
 	if err != nil {
@@ -57,6 +57,9 @@ func newAdmin(e *env, af adminFlags, cfg worker.Config, w *worker.Worker, log *z
 	ctl, err := control.New(control.Config{Brokers: cfg.Kafka.Brokers, Transport: tr, Log: log.Named("control")})
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)
+	}
+	if af.AdminAddr == "" {
+		return &adminServer{ctl: ctl, tr: tr, log: log}, nil
 	}
 	ln, err := net.Listen("tcp", af.AdminAddr)
 	if err != nil {
@@ -91,8 +94,13 @@ func envOfAdminFlag(flag string) string {
 	return "REGNOTIFY_ADMIN_ADDR"
 }
 
-// Addr is where the admin server listens.
-func (a *adminServer) Addr() string { return a.ln.Addr().String() }
+// Addr is where the admin server listens; "" without one.
+func (a *adminServer) Addr() string {
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
 
 // start runs the control follower and the server in eg, and waits (at most
 // controlReadyWait) until the control topic's pauses are known, so that a
@@ -104,7 +112,9 @@ func (a *adminServer) start(ctx context.Context, eg *errgroup.Group, w *worker.W
 		}
 		return a.ctl.Follow(ctx, func(key string, value []byte) { a.onControl(w, key, value) })
 	})
-	eg.Go(func() error { return a.srv.Run(ctx, a.ln) })
+	if a.srv != nil {
+		eg.Go(func() error { return a.srv.Run(ctx, a.ln) })
+	}
 	t := time.NewTimer(controlReadyWait)
 	defer t.Stop()
 	select {

@@ -397,9 +397,32 @@ func TestRunAdminPausesASite(t *testing.T) {
 	if c, _ := call(http.MethodGet, "/api/v1/status", ""); c != http.StatusUnauthorized {
 		t.Errorf("status without a token = %d, want 401", c)
 	}
+	// A second worker of the group without the admin API: the pause must
+	// reach it too, through the control topic.
+	addrB, err := wait.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outB, errB syncBuffer
+	doneB := make(chan int, 1)
+	go func() {
+		doneB <- Main(ctx, []string{"run", "--brokers", strings.Join(kc.Brokers, ","), "--group", kc.Group("admin"), "--dlq-topic", dlq,
+			"--config", path, "--http-addr", addrB, "--log-level", "info"}, &outB, &errB)
+	}()
+	siteStateB := func(state string) bool {
+		resp, err := http.Get("http://" + addrB + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), `regnotify_site_state{site="brand-b",state="`+state+`"} 1`)
+	}
+	wait.Eventually(t, 20*time.Second, "the second worker serves brand-b", func() bool { return siteStateB("ok") })
 	if c, b := call(http.MethodPost, "/api/v1/sites/brand-b/pause", token); c != http.StatusOK {
 		t.Fatalf("pause = %d %s, want 200", c, b)
 	}
+	wait.Eventually(t, 10*time.Second, "the worker without the admin API sees the pause", func() bool { return siteStateB("paused") })
 	var state string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		_, body = call(http.MethodGet, "/api/v1/status", token)
@@ -416,6 +439,9 @@ func TestRunAdminPausesASite(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code = %d, want 0; stderr:\n%s", code, errOut.String())
+	}
+	if code := <-doneB; code != 0 {
+		t.Fatalf("second worker's exit code = %d, want 0; stderr:\n%s", code, errB.String())
 	}
 	if strings.Contains(errOut.String()+out.String(), token) {
 		t.Error("the admin token appears in the output")

@@ -233,7 +233,7 @@ func (c *devCmd) banner(e *env, d *devWorld, brokers []string, adm *adminServer)
 	fmt.Fprintf(&b, "    site %s  apiKey %s  (bearer auth)\n    site %s  apiKey %s  (signed auth)\n", devSiteA, devAPIKeyA, devSiteB, devAPIKeyB)
 	fmt.Fprintf(&b, "  Schema Registry  %s   (in process)\n", d.registry.URL())
 	fmt.Fprintf(&b, "  Worker           http://%s/metrics  /healthz  /readyz\n", c.HTTPAddr)
-	if adm != nil {
+	if adm != nil && adm.Addr() != "" {
 		fmt.Fprintf(&b, "  Admin console    http://%s/   (sign in with the operator token printed on stderr)\n", adm.Addr())
 	}
 	fmt.Fprintf(&b, "  Topics (topic → site, format):\n")
