@@ -40,12 +40,7 @@ func DeleteRecordsBefore(t testing.TB, cl *kgo.Client, topic string, offset int6
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	req.TimeoutMillis = 10000
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := request(t, cl, req).(*kmsg.DeleteRecordsResponse)
 	for _, tp := range resp.Topics {
 		for _, p := range tp.Partitions {
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
@@ -68,15 +63,23 @@ func DeleteTopic(t testing.TB, cl *kgo.Client, topic string) {
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
 	req.TimeoutMillis = 10000
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := request(t, cl, req).(*kmsg.DeleteTopicsResponse)
 	for _, tp := range resp.Topics {
 		if err := kerr.ErrorForCode(tp.ErrorCode); err != nil {
 			t.Fatalf("delete topic %s: %v", topic, err)
 		}
 	}
+}
+
+// request sends req through cl, waiting at most adminTimeout, and fails the
+// test if there is no response.
+func request(t testing.TB, cl *kgo.Client, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	resp, err := cl.Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
