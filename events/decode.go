@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
 
 // maxDepth is the deepest nesting of objects and arrays Decode accepts,
@@ -69,30 +70,19 @@ func invalidUTF8At(b []byte) int {
 	return -1
 }
 
-// The known fields, in the order of Event.
-const (
-	fEventID = iota
-	fType
-	fOccurredAt
-	fUID
-	fSiteUID
-	fCID
-	numFields
-)
-
 func fieldName(f int) string {
 	switch f {
-	case fEventID:
+	case jsontext.EventID:
 		return fieldEventID
-	case fType:
+	case jsontext.Type:
 		return fieldType
-	case fOccurredAt:
+	case jsontext.OccurredAt:
 		return fieldOccurredAt
-	case fUID:
+	case jsontext.UID:
 		return fieldUID
-	case fSiteUID:
+	case jsontext.SiteUID:
 		return fieldSiteUID
-	case fCID:
+	case jsontext.CID:
 		return fieldCID
 	}
 	return ""
@@ -102,17 +92,17 @@ func fieldName(f int) string {
 func lookupField(key []byte) int {
 	switch string(key) { // does not allocate
 	case fieldEventID:
-		return fEventID
+		return jsontext.EventID
 	case fieldType:
-		return fType
+		return jsontext.Type
 	case fieldOccurredAt:
-		return fOccurredAt
+		return jsontext.OccurredAt
 	case fieldUID:
-		return fUID
+		return jsontext.UID
 	case fieldSiteUID:
-		return fSiteUID
+		return jsontext.SiteUID
 	case fieldCID:
-		return fCID
+		return jsontext.CID
 	}
 	return -1
 }
@@ -120,7 +110,7 @@ func lookupField(key []byte) int {
 // lookupFieldFold returns the known field whose name equals key ignoring
 // case, or -1; it finds near misses like "UID" for error messages.
 func lookupFieldFold(key []byte) int {
-	for f := range numFields {
+	for f := range jsontext.NumFields {
 		if bytes.EqualFold(key, []byte(fieldName(f))) {
 			return f
 		}
@@ -141,10 +131,10 @@ type record struct {
 	// seen and null are bit sets of known fields: present at all, present
 	// as null.
 	seen, null uint
-	vals       [numFields]span
+	vals       [jsontext.NumFields]span
 	// nearMiss holds, per known field, a key that matches its name only
 	// ignoring case.
-	nearMiss [numFields][]byte
+	nearMiss [jsontext.NumFields][]byte
 }
 
 // scanner walks the record. Its methods leave pos after what they consumed.
@@ -186,26 +176,6 @@ func (s *scanner) found() string {
 	return fmt.Sprintf("found %q (U+%04X)", r, r)
 }
 
-// kindAt names the JSON type of the value starting with c, or "" if no value
-// starts with c.
-func kindAt(c byte) string {
-	switch c {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return "number"
-	}
-	return ""
-}
-
 // parse checks that data is a single well-formed JSON object and records
 // where the known fields' values are.
 func (r *record) parse(data []byte) error {
@@ -216,7 +186,7 @@ func (r *record) parse(data []byte) error {
 		return &Error{Rule: "record is blank (only whitespace)"}
 	}
 	if c := data[s.pos]; c != '{' {
-		if k := kindAt(c); k != "" {
+		if k := jsontext.KindAt(c); k != "" {
 			return &Error{Rule: "not a JSON object: the record is a JSON " + k}
 		}
 		return s.syntaxErr("", "want a JSON object, "+s.found())
@@ -258,7 +228,7 @@ func (r *record) parse(data []byte) error {
 			}
 		} else {
 			if unknown.addDup(key) {
-				return &Error{Rule: "duplicate key " + excerpt(string(key))}
+				return &Error{Rule: "duplicate key " + jsontext.Excerpt(string(key))}
 			}
 			if f := lookupFieldFold(key); f >= 0 && r.nearMiss[f] == nil {
 				r.nearMiss[f] = key
@@ -317,7 +287,7 @@ func (r *record) parseField(s *scanner, f int) error {
 		r.null |= bit
 		return nil
 	default:
-		if k := kindAt(c); k != "" {
+		if k := jsontext.KindAt(c); k != "" {
 			return &Error{Field: name, Rule: "must be a string, got " + k}
 		}
 		return s.syntaxErr(name, "want a value, "+s.found())
@@ -371,73 +341,20 @@ func (s *scanner) scanString(field string) (span, error) {
 
 func isHex4(b []byte) bool {
 	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+		if !jsontext.IsHex(c) {
 			return false
 		}
 	}
 	return true
 }
 
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c <= 'F':
-			c -= 'A' - 10
-		default:
-			c -= 'a' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
-
 // unescape decodes the content of a JSON string that scanString accepted.
 // It fails, with a rule, only on an unpaired UTF-16 surrogate escape, which
 // encoding/json would silently replace with U+FFFD.
 func unescape(raw []byte) ([]byte, string) {
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			i++
-			continue
-		}
-		switch raw[i+1] {
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r := hex4(raw[i+2 : i+6])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				var r2 rune = utf8.RuneError
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2 = hex4(raw[i+2 : i+6])
-				}
-				dec := utf16.DecodeRune(r, r2)
-				if dec == utf8.RuneError {
-					return nil, fmt.Sprintf(`contains an unpaired UTF-16 surrogate escape (\u%04x)`, r)
-				}
-				r = dec
-				i += 6
-			}
-			out = utf8.AppendRune(out, r)
-			continue
-		default: // '"', '\\', '/'
-			out = append(out, raw[i+1])
-		}
-		i += 2
+	out, r := jsontext.AppendUnescaped(make([]byte, 0, len(raw)), raw)
+	if r >= 0 {
+		return nil, fmt.Sprintf(`contains an unpaired UTF-16 surrogate escape (\u%04x)`, r)
 	}
 	return out, ""
 }
@@ -607,16 +524,16 @@ func (k *keySet) addDup(key []byte) bool {
 // rules are left to Validate.
 func (r *record) event(topic string) (Event, error) {
 	var e Event
-	if r.null&(1<<fEventID) != 0 {
+	if r.null&(1<<jsontext.EventID) != 0 {
 		return e, &Error{Field: fieldEventID, Rule: "required; got null"}
 	}
-	if r.seen&(1<<fEventID) == 0 {
-		return e, r.missing(fEventID, "")
+	if r.seen&(1<<jsontext.EventID) == 0 {
+		return e, r.missing(jsontext.EventID, "")
 	}
 
 	topicType, topicOK := TypeFromTopic(topic)
-	if r.seen&^r.null&(1<<fType) != 0 {
-		raw, err := r.bytes(fType)
+	if r.seen&^r.null&(1<<jsontext.Type) != 0 {
+		raw, err := r.bytes(jsontext.Type)
 		if err != nil {
 			return e, err
 		}
@@ -626,20 +543,20 @@ func (r *record) event(topic string) (Event, error) {
 		case string(AccountLinked):
 			e.Type = AccountLinked
 		default:
-			return e, &Error{Field: fieldType, Rule: "unknown type " + excerpt(string(raw)) + `; want "user.registered" or "account.linked"`}
+			return e, &Error{Field: fieldType, Rule: "unknown type " + jsontext.Excerpt(string(raw)) + `; want "user.registered" or "account.linked"`}
 		}
 		if topicOK && e.Type != topicType {
-			return e, &Error{Field: fieldType, Rule: fmt.Sprintf("%q does not match topic %s, which carries %q", e.Type, excerpt(topic), topicType)}
+			return e, &Error{Field: fieldType, Rule: fmt.Sprintf("%q does not match topic %s, which carries %q", e.Type, jsontext.Excerpt(topic), topicType)}
 		}
 	} else {
 		if !topicOK {
-			return e, r.missing(fType, ", and topic "+excerpt(topic)+" does not name an event type")
+			return e, r.missing(jsontext.Type, ", and topic "+jsontext.Excerpt(topic)+" does not name an event type")
 		}
 		e.Type = topicType
 	}
 
-	if r.seen&^r.null&(1<<fOccurredAt) != 0 {
-		raw, err := r.bytes(fOccurredAt)
+	if r.seen&^r.null&(1<<jsontext.OccurredAt) != 0 {
+		raw, err := r.bytes(jsontext.OccurredAt)
 		if err != nil {
 			return e, err
 		}
@@ -648,22 +565,22 @@ func (r *record) event(topic string) (Event, error) {
 		}
 	}
 
-	if r.null&(1<<fUID) != 0 {
+	if r.null&(1<<jsontext.UID) != 0 {
 		return e, &Error{Field: fieldUID, Rule: "required; got null"}
 	}
-	if r.seen&(1<<fUID) == 0 {
-		return e, r.missing(fUID, "")
+	if r.seen&(1<<jsontext.UID) == 0 {
+		return e, r.missing(jsontext.UID, "")
 	}
 	if e.Type == AccountLinked {
-		if r.null&(1<<fSiteUID) != 0 {
+		if r.null&(1<<jsontext.SiteUID) != 0 {
 			return e, &Error{Field: fieldSiteUID, Rule: "required for account.linked events; got null"}
 		}
-		if r.seen&(1<<fSiteUID) == 0 {
-			return e, r.missing(fSiteUID, " (on account.linked events)")
+		if r.seen&(1<<jsontext.SiteUID) == 0 {
+			return e, r.missing(jsontext.SiteUID, " (on account.linked events)")
 		}
 	}
 
-	strs, err := r.texts(&[...]int{fEventID, fUID, fSiteUID, fCID})
+	strs, err := r.texts(&[...]int{jsontext.EventID, jsontext.UID, jsontext.SiteUID, jsontext.CID})
 	if err != nil {
 		return e, err
 	}
@@ -674,7 +591,7 @@ func (r *record) event(topic string) (Event, error) {
 func (r *record) missing(f int, context string) *Error {
 	rule := "required field is missing" + context
 	if near := r.nearMiss[f]; near != nil {
-		rule += fmt.Sprintf(" (found %s; field names are case-sensitive)", excerpt(string(near)))
+		rule += fmt.Sprintf(" (found %s; field names are case-sensitive)", jsontext.Excerpt(string(near)))
 	}
 	return &Error{Field: fieldName(f), Rule: rule}
 }
@@ -747,7 +664,7 @@ func ParseTime(s string) (time.Time, error) {
 func parseTime(raw []byte) (time.Time, error) {
 	var t time.Time
 	if !rfc3339Shape(raw) || t.UnmarshalText(raw) != nil {
-		return time.Time{}, &Error{Field: fieldOccurredAt, Rule: `must be an RFC 3339 timestamp like "2026-11-26T10:00:00Z"; got ` + excerpt(string(raw))}
+		return time.Time{}, &Error{Field: fieldOccurredAt, Rule: `must be an RFC 3339 timestamp like "2026-11-26T10:00:00Z"; got ` + jsontext.Excerpt(string(raw))}
 	}
 	return t.UTC(), nil
 }

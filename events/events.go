@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
 
 // MaxRecordSize is the largest record value, in bytes, that Decode accepts.
@@ -124,7 +126,7 @@ func (e Event) Validate() error {
 	case "":
 		return &Error{Field: fieldType, Rule: "must be set"}
 	default:
-		return &Error{Field: fieldType, Rule: "unknown type " + excerpt(string(e.Type)) + `; want "user.registered" or "account.linked"`}
+		return &Error{Field: fieldType, Rule: "unknown type " + jsontext.Excerpt(string(e.Type)) + `; want "user.registered" or "account.linked"`}
 	}
 	if !e.OccurredAt.IsZero() {
 		if y := e.OccurredAt.UTC().Year(); y < 0 || y > 9999 {
@@ -318,17 +320,4 @@ func (e *Error) Error() string {
 		return "invalid event: field " + strconv.Quote(e.Field) + ": " + e.Rule
 	}
 	return "invalid event: field " + strconv.Quote(e.Field) + " (" + e.Source + "): " + e.Rule
-}
-
-// excerpt quotes s for an error message, shortened to 40 characters.
-func excerpt(s string) string {
-	const max = 40
-	n := 0
-	for i := range s {
-		if n == max {
-			return strconv.Quote(s[:i]) + "..."
-		}
-		n++
-	}
-	return strconv.Quote(s)
 }

@@ -20,21 +20,9 @@ import (
 
 	"github.com/regnotify/regnotify/worker"
 	"github.com/regnotify/regnotify/worker/deadletter"
+	"github.com/regnotify/regnotify/worker/kafkatest"
 	"github.com/regnotify/regnotify/worker/wait"
 )
-
-// kgoClient is franz-go's client, a producer independent of kafka-go;
-// records go to the partition they name.
-func kgoClient(t *testing.T, h *harness, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(h.kc.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
@@ -91,9 +79,9 @@ func TestTransactionsReachGigyaOnlyWhenCommitted(t *testing.T) {
 func testTransactions(t *testing.T, codec kgo.Opt) {
 	h := newHarness(t)
 	h.cfg.Topics = []string{h.link}
-	tx := kgoClient(t, h, codec, kgo.TransactionalID(h.link+"-tx"))
-	open := kgoClient(t, h, codec, kgo.TransactionalID(h.link+"-open"), kgo.TransactionTimeout(time.Second))
-	plain := kgoClient(t, h, codec)
+	tx := h.kc.Client(t, codec, kgo.TransactionalID(h.link+"-tx"))
+	open := h.kc.Client(t, codec, kgo.TransactionalID(h.link+"-open"), kgo.TransactionTimeout(time.Second))
+	plain := h.kc.Client(t, codec)
 	ev := func(i int) kafka.Message { return h.linkedEvent("e-"+siteOf(i), uidOf(i), siteOf(i)) }
 
 	inTxn(t, tx, true, ev(1), ev(2))  // A
@@ -265,26 +253,6 @@ func TestNoTopicExists(t *testing.T) {
 	wait.Eventually(t, 10*time.Second, "ready once the topic exists", r.w.Ready)
 }
 
-// deleteTopic deletes topic through franz-go.
-func deleteTopic(t *testing.T, cl *kgo.Client, topic string) {
-	t.Helper()
-	req := kmsg.NewPtrDeleteTopicsRequest()
-	req.TopicNames = []string{topic}
-	rt := kmsg.NewDeleteTopicsRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
-	resp, err := req.RequestWith(ctxT(t, 30*time.Second), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tp := range resp.Topics {
-		if err := kerr.ErrorForCode(tp.ErrorCode); err != nil {
-			t.Fatalf("delete topic %s: %v", topic, err)
-		}
-	}
-}
-
 // TestTopicDeletedMidRunAndCreatedAgain: a consumed topic deleted while the
 // worker runs is reported missing and the other topic keeps flowing; when
 // it is created again it is consumed again.
@@ -295,7 +263,7 @@ func TestTopicDeletedMidRunAndCreatedAgain(t *testing.T) {
 	r := h.start(t, h.cfg)
 	h.waitDone(t, h.cfg, 30*time.Second)
 
-	deleteTopic(t, kgoClient(t, h), h.link)
+	kafkatest.DeleteTopic(t, h.kc.Client(t), h.link)
 	wait.Eventually(t, 30*time.Second, "deleted topic reported missing", func() bool { return missing(r.metrics, h.link) == 1 })
 	for i := 1; i <= 5; i++ {
 		h.kc.Produce(t, h.registeredEvent("r-"+siteOf(i), uidOf(i)))
@@ -316,31 +284,6 @@ func TestTopicDeletedMidRunAndCreatedAgain(t *testing.T) {
 	}
 }
 
-// deleteRecordsBefore deletes partition 0's records below offset, as
-// retention does.
-func deleteRecordsBefore(t *testing.T, cl *kgo.Client, topic string, offset int64) {
-	t.Helper()
-	req := kmsg.NewPtrDeleteRecordsRequest()
-	rt := kmsg.NewDeleteRecordsRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
-	rp.Partition, rp.Offset = 0, offset
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
-	resp, err := req.RequestWith(ctxT(t, 30*time.Second), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tp := range resp.Topics {
-		for _, p := range tp.Partitions {
-			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-				t.Fatalf("delete records of %s/%d: %v", tp.Topic, p.Partition, err)
-			}
-		}
-	}
-}
-
 // TestOffsetsOutOfRange: the group's committed offset fell out of the log
 // (records deleted as retention would, while the worker was down): the
 // worker resets as --start-offset says, warns naming the partition and the
@@ -358,7 +301,7 @@ func TestOffsetsOutOfRange(t *testing.T) {
 			h := newHarness(t)
 			h.cfg.Topics = []string{h.reg}
 			h.cfg.StartOffset = tc.start
-			cl := kgoClient(t, h)
+			cl := h.kc.Client(t)
 			produceN := func(from, n int) {
 				var msgs []kafka.Message
 				for i := from; i < from+n; i++ {
@@ -376,8 +319,8 @@ func TestOffsetsOutOfRange(t *testing.T) {
 			h.waitDone(t, h.cfg, 30*time.Second)
 			first.stop(t)
 
-			produceN(3, 10)                        // offsets 3..12, while the worker is down
-			deleteRecordsBefore(t, cl, h.reg, 3+6) // retention takes 3..8: the committed 3 is gone
+			produceN(3, 10)                                  // offsets 3..12, while the worker is down
+			kafkatest.DeleteRecordsBefore(t, cl, h.reg, 3+6) // retention takes 3..8: the committed 3 is gone
 			core, logs := observer.New(zap.WarnLevel)
 			h.log = zap.New(core)
 			h.cfg.StartOffset = tc.start
@@ -449,7 +392,7 @@ func TestPartitionsAddedAreConsumed(t *testing.T) {
 	h.cfg.TopicCheckInterval = 50 * time.Millisecond
 	r := h.start(t, h.cfg)
 	wait.Eventually(t, 30*time.Second, "joined", r.w.Ready)
-	cl := kgoClient(t, h)
+	cl := h.kc.Client(t)
 	req := kmsg.NewPtrCreatePartitionsRequest()
 	rt := kmsg.NewCreatePartitionsRequestTopic()
 	rt.Topic, rt.Count = h.reg, 6

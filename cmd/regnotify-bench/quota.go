@@ -448,25 +448,13 @@ func (b *bench) liveBesideBulk(ctx context.Context, name string, lanes bool) ([]
 // and returns each one's produce → first Gigya receipt latency, sorted,
 // once all reached the simulator.
 func offerLive(ctx context.Context, env *e2e.Env, prefix string, rate float64, d, timeout time.Duration) ([]time.Duration, error) {
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	wr := &kafka.Writer{Addr: kafka.TCP(env.Kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchSize: 1, BatchTimeout: time.Millisecond, Transport: tr}
-	defer wr.Close()
-	n := int(rate * d.Seconds())
-	interval := time.Duration(float64(time.Second) / rate)
-	produced := make([]time.Time, n)
-	start := time.Now()
-	for i := range n {
-		if err := sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
-			return nil, err
-		}
-		m := event(env, prefix, 2*i) // even: user.registered
-		produced[i] = time.Now()
-		if err := wr.WriteMessages(ctx, m); err != nil {
-			return nil, fmt.Errorf("produce: %w", err)
-		}
+	produced, _, err := producePaced(ctx, env, rate, d, func(i int) kafka.Message {
+		return event(env, prefix, 2*i) // even: user.registered
+	})
+	if err != nil {
+		return nil, err
 	}
+	n := len(produced)
 	lat := make([]time.Duration, 0, n)
 	deadline := time.Now().Add(timeout)
 	for i := 0; i < n; {
@@ -485,4 +473,30 @@ func offerLive(ctx context.Context, env *e2e.Env, prefix string, rate float64, d
 	}
 	slices.Sort(lat)
 	return lat, nil
+}
+
+// producePaced produces int(rate × d) events at rate, msg(i) the i-th, one
+// per write so that the produce time is the event's, not a batch's. It
+// returns when each event was produced and when the first was due.
+func producePaced(ctx context.Context, env *e2e.Env, rate float64, d time.Duration, msg func(i int) kafka.Message) ([]time.Time, time.Time, error) {
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	wr := &kafka.Writer{Addr: kafka.TCP(env.Kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+		BatchSize: 1, BatchTimeout: time.Millisecond, Transport: tr}
+	defer wr.Close()
+	n := int(rate * d.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	produced := make([]time.Time, n)
+	start := time.Now()
+	for i := range n {
+		if err := sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
+			return nil, start, err
+		}
+		m := msg(i)
+		produced[i] = time.Now()
+		if err := wr.WriteMessages(ctx, m); err != nil {
+			return nil, start, fmt.Errorf("produce: %w", err)
+		}
+	}
+	return produced, start, nil
 }

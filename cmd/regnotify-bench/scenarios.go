@@ -360,26 +360,14 @@ func (b *bench) latencyP99(ctx context.Context) (*result, error) {
 
 	// One message per write, sent at once: the produce time is the
 	// event's, not a batch's.
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	wr := &kafka.Writer{Addr: kafka.TCP(env.Kafka.Brokers...), Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-		BatchSize: 1, BatchTimeout: time.Millisecond, Transport: tr}
-	defer wr.Close()
-	rate, d := b.cfg.p99Rate, b.cfg.p99Duration
-	n := int(rate * d.Seconds())
-	interval := time.Duration(float64(time.Second) / rate)
-	produced := make([]time.Time, n)
-	start := time.Now()
-	for i := range n {
-		if err := sleep(ctx, time.Until(start.Add(time.Duration(i)*interval))); err != nil {
-			return nil, err
-		}
-		m := event(env, name, i)
-		produced[i] = time.Now()
-		if err := wr.WriteMessages(ctx, m); err != nil {
-			return nil, fmt.Errorf("%s: produce: %w", name, err)
-		}
+	rate := b.cfg.p99Rate
+	produced, start, err := producePaced(ctx, env, rate, b.cfg.p99Duration, func(i int) kafka.Message {
+		return event(env, name, i)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	n := len(produced)
 	done, err := waitCaughtUp(ctx, env, b.cfg.timeout, exited(w))
 	if err != nil {
 		return nil, logTail(w, err)

@@ -26,6 +26,29 @@ import (
 	"github.com/regnotify/regnotify/worker/wait"
 )
 
+// mainUsageError runs Main with args in an environment of just env and
+// fails the test unless it exits 2 (a usage error) with every string of
+// want on stderr. It returns what Main wrote to stdout and stderr.
+func mainUsageError(t *testing.T, args []string, env map[string]string, want []string) (stdout, stderr string) {
+	t.Helper()
+	clearEnv(t)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if code := Main(ctx, args, &out, &errOut); code != 2 {
+		t.Fatalf("exit code = %d, want 2; stderr:\n%s", code, errOut.String())
+	}
+	for _, w := range want {
+		if !strings.Contains(errOut.String(), w) {
+			t.Errorf("stderr does not name %q:\n%s", w, errOut.String())
+		}
+	}
+	return out.String(), errOut.String()
+}
+
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
 // command and the reads of a test.
 type syncBuffer struct {
@@ -90,25 +113,10 @@ func TestRunConfigurationErrorsExit2NamingFlagAndVariable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			var out, errOut syncBuffer
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			code := Main(ctx, tt.args, &out, &errOut)
-			if code != 2 {
-				t.Fatalf("exit code = %d, want 2; stderr:\n%s", code, errOut.String())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(errOut.String(), w) {
-					t.Errorf("stderr does not name %q:\n%s", w, errOut.String())
-				}
-			}
+			out, errOut := mainUsageError(t, tt.args, tt.env, tt.want)
 			for _, secret := range []string{"c2VjcmV0", "cGFydG5lcg==", "pw\n"} {
-				if strings.Contains(out.String()+errOut.String(), secret) {
-					t.Errorf("the output shows the secret %q:\nstdout %s\nstderr %s", secret, out.String(), errOut.String())
+				if strings.Contains(out+errOut, secret) {
+					t.Errorf("the output shows the secret %q:\nstdout %s\nstderr %s", secret, out, errOut)
 				}
 			}
 		})

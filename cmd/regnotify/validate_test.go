@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Configuration that the worker or the Gigya client would accept but that
@@ -47,22 +45,8 @@ func TestRunWrongButAcceptedConfigurationExits2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clearEnv(t)
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			var out, errOut syncBuffer
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if code := Main(ctx, tt.args, &out, &errOut); code != 2 {
-				t.Fatalf("exit code = %d, want 2; stderr:\n%s", code, errOut.String())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(errOut.String(), w) {
-					t.Errorf("stderr does not name %q:\n%s", w, errOut.String())
-				}
-			}
-			if strings.Contains(out.String()+errOut.String(), "c2VjcmV0") {
+			out, errOut := mainUsageError(t, tt.args, tt.env, tt.want)
+			if strings.Contains(out+errOut, "c2VjcmV0") {
 				t.Errorf("the output shows the secret")
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
 
 // avroPlan reads a record of one Avro schema for the pointers of one
@@ -31,7 +32,7 @@ func newAvroPlan(s avro.Schema, x *extractor) *avroPlan {
 		return nil
 	}
 	p := &avroPlan{schema: rs, x: x}
-	for f := range numFields {
+	for f := range jsontext.NumFields {
 		if x.used[f] {
 			p.ptrs = append(p.ptrs, x.ptrs[f])
 			p.field = append(p.field, f)

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
 
 // ceDecoder is the cloudevents format: the CloudEvents 1.0 Kafka protocol
@@ -162,7 +163,7 @@ func (d *ceDecoder) binaryMode(a *ceAttrs, r Record, data *fieldValues) error {
 		}
 	}
 	if a.present[aDataContentType] && !isJSON(a.dataContentType) {
-		return &events.Error{Source: "header content-type", Rule: "data must be JSON; got " + excerpt(a.dataContentType)}
+		return &events.Error{Source: "header content-type", Rule: "data must be JSON; got " + jsontext.Excerpt(a.dataContentType)}
 	}
 	return d.dataValues(r.Value, data)
 }
@@ -194,7 +195,7 @@ func (d *ceDecoder) structuredMode(a *ceAttrs, ct, value []byte, data *fieldValu
 		return err
 	}
 	if w.root != '{' {
-		return &events.Error{Rule: "not a CloudEvent: the record is a JSON " + kindAt(w.root)}
+		return &events.Error{Rule: "not a CloudEvent: the record is a JSON " + jsontext.KindAt(w.root)}
 	}
 	all := uint16(1)<<ceBase64 - 1
 	for _, i := range d.envSlots {
@@ -213,7 +214,7 @@ func (d *ceDecoder) structuredMode(a *ceAttrs, ct, value []byte, data *fieldValu
 		}
 	}
 	if a.present[aDataContentType] && !isJSON(a.dataContentType) {
-		return &events.Error{Source: "attribute datacontenttype", Rule: "data must be JSON; got " + excerpt(a.dataContentType)}
+		return &events.Error{Source: "attribute datacontenttype", Rule: "data must be JSON; got " + jsontext.Excerpt(a.dataContentType)}
 	}
 	if b64 := w.found(ceBase64); b64.kind != "" {
 		if b64.kind != "string" {
@@ -237,7 +238,7 @@ func (d *ceDecoder) checkStructuredCT(ct []byte) error {
 	}
 	s := string(ct)
 	if mt, _, err := mime.ParseMediaType(s); err != nil || mt != "application/cloudevents+json" {
-		return &events.Error{Source: "header content-type", Rule: "want application/cloudevents+json (batches and other event formats are not supported); got " + excerpt(s)}
+		return &events.Error{Source: "header content-type", Rule: "want application/cloudevents+json (batches and other event formats are not supported); got " + jsontext.Excerpt(s)}
 	}
 	d.structuredCT.Store(&s)
 	return nil
@@ -262,7 +263,7 @@ func (d *ceDecoder) attributes(topic string, a *ceAttrs) (events.Event, error) {
 		}
 	}
 	if a.specversion != "1.0" {
-		return events.Event{}, &events.Error{Source: a.where("specversion"), Rule: `want "1.0"; got ` + excerpt(a.specversion)}
+		return events.Event{}, &events.Error{Source: a.where("specversion"), Rule: `want "1.0"; got ` + jsontext.Excerpt(a.specversion)}
 	}
 	e := events.Event{EventID: a.id}
 	var err error
@@ -316,7 +317,7 @@ func (d *ceDecoder) eventType(topic string, a *ceAttrs) (events.Type, error) {
 	if len(d.types) > 0 {
 		t, ok := d.types[a.typ]
 		if !ok {
-			return "", &events.Error{Field: "type", Source: a.where("type"), Rule: "CloudEvents type " + excerpt(a.typ) + " is not in the topic's types map"}
+			return "", &events.Error{Field: "type", Source: a.where("type"), Rule: "CloudEvents type " + jsontext.Excerpt(a.typ) + " is not in the topic's types map"}
 		}
 		return t, nil
 	}

@@ -4,30 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
-
-// The event fields, in the order of events.Event.
-const (
-	fEventID = iota
-	fType
-	fOccurredAt
-	fUID
-	fSiteUID
-	fCID
-	numFields
-)
-
-var fieldNames = [numFields]string{"eventId", "type", "occurredAt", "uid", "siteUid", "cid"}
 
 // allFields is every field; dataFields those a cloudevents topic reads
 // from data (the others are attributes).
 var (
-	allFields  = []int{fEventID, fType, fOccurredAt, fUID, fSiteUID, fCID}
-	dataFields = []int{fUID, fSiteUID, fCID}
+	allFields  = []int{jsontext.EventID, jsontext.Type, jsontext.OccurredAt, jsontext.UID, jsontext.SiteUID, jsontext.CID}
+	dataFields = []int{jsontext.UID, jsontext.SiteUID, jsontext.CID}
 )
 
 // extractor reads the event fields from a decoded document by pointers.
@@ -35,8 +22,8 @@ type extractor struct {
 	want events.Type // the configured type, if any
 	// ptrs[f] is field f's pointer; used[f] is false for fields not read
 	// from the document (not configurable, or configured as "").
-	ptrs [numFields]Pointer
-	used [numFields]bool
+	ptrs [jsontext.NumFields]Pointer
+	used [jsontext.NumFields]bool
 }
 
 // newExtractor builds the extractor of spec for the fields in allowed,
@@ -44,7 +31,7 @@ type extractor struct {
 func newExtractor(spec Spec, allowed []int) (*extractor, error) {
 	x := &extractor{want: spec.Type}
 	for _, f := range allowed {
-		x.ptrs[f] = Pointer{text: "/" + fieldNames[f], tokens: []string{fieldNames[f]}}
+		x.ptrs[f] = Pointer{text: "/" + jsontext.FieldNames[f], tokens: []string{jsontext.FieldNames[f]}}
 		x.used[f] = true
 	}
 	for _, name := range sortedKeys(spec.Fields) {
@@ -57,7 +44,7 @@ func newExtractor(spec Spec, allowed []int) (*extractor, error) {
 		}
 		text := spec.Fields[name]
 		if text == "" {
-			if f == fEventID || f == fUID {
+			if f == jsontext.EventID || f == jsontext.UID {
 				return nil, fmt.Errorf("format spec: fields: %s: a required field needs a pointer", name)
 			}
 			x.used[f] = false
@@ -73,7 +60,7 @@ func newExtractor(spec Spec, allowed []int) (*extractor, error) {
 }
 
 func fieldIndex(name string) int {
-	for f, n := range fieldNames {
+	for f, n := range jsontext.FieldNames {
 		if n == name {
 			return f
 		}
@@ -83,7 +70,7 @@ func fieldIndex(name string) int {
 
 // invalid returns the error for field f read from the document.
 func (x *extractor) invalid(f int, rule string) *events.Error {
-	return &events.Error{Field: fieldNames[f], Source: x.ptrs[f].String(), Rule: rule}
+	return &events.Error{Field: jsontext.FieldNames[f], Source: x.ptrs[f].String(), Rule: rule}
 }
 
 // value is what a pointer found in a record: the JSON type of the value
@@ -111,11 +98,11 @@ func valueOf(v any, found bool) value {
 }
 
 // fieldValues are the values at the fields' pointers in one record.
-type fieldValues [numFields]value
+type fieldValues [jsontext.NumFields]value
 
 // lookup sets v to the used fields' values in a decoded document.
 func (x *extractor) lookup(doc any, v *fieldValues) {
-	for f := range numFields {
+	for f := range jsontext.NumFields {
 		if x.used[f] {
 			v[f] = valueOf(x.ptrs[f].Lookup(doc))
 		}
@@ -141,18 +128,18 @@ func (x *extractor) text(v *fieldValues, f int) (string, bool, error) {
 
 // fill reads the data fields of e (uid, siteUid, cid) from v.
 func (x *extractor) fill(v *fieldValues, e *events.Event) error {
-	uid, present, err := x.text(v, fUID)
+	uid, present, err := x.text(v, jsontext.UID)
 	if err != nil {
 		return err
 	}
 	if uid == "" {
-		return x.invalid(fUID, requiredRule(present))
+		return x.invalid(jsontext.UID, requiredRule(present))
 	}
 	e.UID = uid
-	if e.SiteUID, _, err = x.text(v, fSiteUID); err != nil {
+	if e.SiteUID, _, err = x.text(v, jsontext.SiteUID); err != nil {
 		return err
 	}
-	e.CID, _, err = x.text(v, fCID)
+	e.CID, _, err = x.text(v, jsontext.CID)
 	return err
 }
 
@@ -181,12 +168,12 @@ func notObject(kind string) error {
 // event builds an event from the fields' values and validates it.
 func (x *extractor) event(topic string, v *fieldValues) (events.Event, error) {
 	var e events.Event
-	id, present, err := x.text(v, fEventID)
+	id, present, err := x.text(v, jsontext.EventID)
 	if err != nil {
 		return e, err
 	}
 	if id == "" {
-		return e, x.invalid(fEventID, requiredRule(present))
+		return e, x.invalid(jsontext.EventID, requiredRule(present))
 	}
 	e.EventID = id
 	if e.Type, err = x.eventType(topic, v); err != nil {
@@ -208,22 +195,22 @@ func (x *extractor) eventType(topic string, v *fieldValues) (events.Type, error)
 	if !named {
 		want, named = events.TypeFromTopic(topic)
 	}
-	s, _, err := x.text(v, fType)
+	s, _, err := x.text(v, jsontext.Type)
 	if err != nil {
 		return "", err
 	}
 	if s == "" {
 		if !named {
-			return "", x.invalid(fType, "required: the topic has no configured type and its name does not name one")
+			return "", x.invalid(jsontext.Type, "required: the topic has no configured type and its name does not name one")
 		}
 		return want, nil
 	}
 	t := events.Type(s)
 	if t != events.UserRegistered && t != events.AccountLinked {
-		return "", x.invalid(fType, "unknown type "+excerpt(s)+`; want "user.registered" or "account.linked"`)
+		return "", x.invalid(jsontext.Type, "unknown type "+jsontext.Excerpt(s)+`; want "user.registered" or "account.linked"`)
 	}
 	if named && t != want {
-		return "", x.invalid(fType, fmt.Sprintf("%q does not match the topic's type %q", t, want))
+		return "", x.invalid(jsontext.Type, fmt.Sprintf("%q does not match the topic's type %q", t, want))
 	}
 	return t, nil
 }
@@ -231,22 +218,22 @@ func (x *extractor) eventType(topic string, v *fieldValues) (events.Type, error)
 // occurredAt reads an RFC 3339 string or, from Avro's timestamp logical
 // types, a time.Time.
 func (x *extractor) occurredAt(v *fieldValues) (time.Time, error) {
-	if !x.used[fOccurredAt] {
+	if !x.used[jsontext.OccurredAt] {
 		return time.Time{}, nil
 	}
-	switch val := v[fOccurredAt]; val.kind {
+	switch val := v[jsontext.OccurredAt]; val.kind {
 	case "", "null":
 		return time.Time{}, nil
 	case "string":
 		t, err := events.ParseTime(val.s)
 		if err != nil {
-			return t, x.withSource(fOccurredAt, err)
+			return t, x.withSource(jsontext.OccurredAt, err)
 		}
 		return t, nil
 	case "timestamp":
 		return val.t.UTC(), nil
 	default:
-		return time.Time{}, x.invalid(fOccurredAt, "must be an RFC 3339 string, got "+val.kind)
+		return time.Time{}, x.invalid(jsontext.OccurredAt, "must be an RFC 3339 string, got "+val.kind)
 	}
 }
 
@@ -297,17 +284,4 @@ func kindOf(v any) string {
 		return "timestamp"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-// excerpt quotes s for an error message, shortened to 40 characters.
-func excerpt(s string) string {
-	const max = 40
-	n := 0
-	for i := range s {
-		if n == max {
-			return strconv.Quote(s[:i]) + "..."
-		}
-		n++
-	}
-	return strconv.Quote(s)
 }

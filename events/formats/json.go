@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
 
 // jsonDecoder is the json format: any JSON object, fields by pointers,
@@ -34,7 +35,7 @@ func (d *jsonDecoder) Decode(_ context.Context, r Record) (events.Event, error) 
 		return events.Event{}, err
 	}
 	if w.root != '{' {
-		return events.Event{}, notObject(kindAt(w.root))
+		return events.Event{}, notObject(jsontext.KindAt(w.root))
 	}
 	var v fieldValues
 	d.slots.values(&w, &v)
@@ -43,13 +44,13 @@ func (d *jsonDecoder) Decode(_ context.Context, r Record) (events.Event, error) 
 
 // fieldSlots maps each event field to its pointer's slot in a jsonPlan
 // (-1: the field is not read from the document).
-type fieldSlots [numFields]int
+type fieldSlots [jsontext.NumFields]int
 
 // addPointers appends the pointers of the fields x reads, each under the
 // reference tokens of prefix, and returns where each field's went.
 func (x *extractor) addPointers(ptrs []Pointer, prefix []string) ([]Pointer, fieldSlots) {
 	var s fieldSlots
-	for f := range numFields {
+	for f := range jsontext.NumFields {
 		s[f] = -1
 		if !x.used[f] {
 			continue

@@ -1,14 +1,13 @@
 package formats
 
 import (
-	"bytes"
 	"fmt"
 	"math/bits"
 	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/regnotify/regnotify/events"
+	"github.com/regnotify/regnotify/events/internal/jsontext"
 )
 
 // This file is the json and cloudevents formats' parser: one pass over the
@@ -208,7 +207,7 @@ func (w *jsonWalk) object(depth int, active uint16) error {
 // matchKey returns the active pointers whose token depth is key.
 func (w *jsonWalk) matchKey(depth int, active uint16, key []byte, escaped bool) uint16 {
 	if escaped {
-		key = appendUnescaped(nil, key)
+		key = unescaped(key)
 	}
 	var next uint16
 	for m := active; m != 0; m &= m - 1 {
@@ -294,7 +293,7 @@ func (w *jsonWalk) str() (start, end int, escaped bool, err error) {
 			case 'u':
 				for range 4 {
 					w.pos++
-					if w.pos == len(w.data) || !isHex(w.data[w.pos]) {
+					if w.pos == len(w.data) || !jsontext.IsHex(w.data[w.pos]) {
 						return 0, 0, false, w.syntax(`invalid \u escape: want 4 hex digits`)
 					}
 				}
@@ -306,10 +305,6 @@ func (w *jsonWalk) str() (start, end int, escaped bool, err error) {
 			return 0, 0, false, w.syntax("control character in string (must be escaped)")
 		}
 	}
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func (w *jsonWalk) literal(want string) error {
@@ -389,93 +384,20 @@ func (w *jsonWalk) found(i int) value {
 	case h.c == 0:
 		return value{}
 	case h.c != '"':
-		return value{kind: kindAt(h.c)}
+		return value{kind: jsontext.KindAt(h.c)}
 	case h.end == h.start:
 		return value{kind: "string"}
 	case h.escaped:
-		return value{kind: "string", s: string(appendUnescaped(nil, w.data[h.start:h.end]))}
+		return value{kind: "string", s: string(unescaped(w.data[h.start:h.end]))}
 	case w.shared != "" && h.start >= w.sharedAt && h.end <= w.sharedAt+len(w.shared):
 		return value{kind: "string", s: w.shared[h.start-w.sharedAt : h.end-w.sharedAt]}
 	}
 	return value{kind: "string", s: string(w.data[h.start:h.end])}
 }
 
-// kindAt names the JSON type of the value starting with c.
-func kindAt(c byte) string {
-	switch c {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}
-
-// appendUnescaped appends the content of a JSON string that str accepted,
-// decoded as encoding/json decodes it: an unpaired UTF-16 surrogate escape
-// becomes U+FFFD.
-func appendUnescaped(dst, raw []byte) []byte {
-	for i := 0; i < len(raw); {
-		j := bytes.IndexByte(raw[i:], '\\')
-		if j < 0 {
-			return append(dst, raw[i:]...)
-		}
-		dst = append(dst, raw[i:i+j]...)
-		i += j
-		switch c := raw[i+1]; c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r := hexRune(raw[i+2 : i+6])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2 = hexRune(raw[i+2 : i+6])
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					r = dec
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, c)
-		}
-		i += 2
-	}
-	return dst
-}
-
-func hexRune(b []byte) rune {
-	var r rune
-	for _, c := range b {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c <= 'F':
-			c -= 'A' - 10
-		default:
-			c -= 'a' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
+// unescaped decodes the content of a JSON string that str accepted, as
+// encoding/json decodes it: an unpaired UTF-16 surrogate escape becomes U+FFFD.
+func unescaped(raw []byte) []byte {
+	out, _ := jsontext.AppendUnescaped(nil, raw)
+	return out
 }

@@ -64,7 +64,7 @@ func (w *jsonWalk) treeString(text string) (string, error) {
 		return "", err
 	}
 	if escaped {
-		return string(appendUnescaped(nil, w.data[start:end])), nil
+		return string(unescaped(w.data[start:end])), nil
 	}
 	return text[start:end], nil
 }

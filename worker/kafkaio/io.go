@@ -97,39 +97,6 @@ func (w *Writer) Close() error {
 	return err
 }
 
-// PartitionReaderConfig is the configuration of a reader of one partition:
-// read-committed, records up to 16 MiB (above any record the worker accepts
-// to dead-letter), short waits and backoffs.
-func PartitionReaderConfig(d *kafka.Dialer, brokers []string, topic string, partition, queue int, log *zap.Logger) kafka.ReaderConfig {
-	return kafka.ReaderConfig{
-		Brokers:        brokers,
-		Topic:          topic,
-		Partition:      partition,
-		Dialer:         d,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		QueueCapacity:  queue,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		IsolationLevel: kafka.ReadCommitted,
-		ErrorLogger:    KafkaLogger(log),
-	}
-}
-
-// OpenPartition returns a reader of cfg's partition positioned at offset.
-func OpenPartition(cfg kafka.ReaderConfig, offset int64) (*kafka.Reader, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("reader config: %w", err)
-	}
-	r := kafka.NewReader(cfg)
-	if err := r.SetOffset(offset); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("set offset %s/%d: %w", cfg.Topic, cfg.Partition, err)
-	}
-	return r, nil
-}
-
 // Join waits for the group's next generation, retrying (and logging each
 // new reason once) until there is one, ctx ends (ctx.Err()) or the group is
 // closed (kafka.ErrGroupClosed). turn, if not nil, is called on every turn

@@ -31,15 +31,6 @@ func TestTooLarge(t *testing.T) {
 	}
 }
 
-// OpenPartition refuses a config kafka-go would reject, instead of a reader
-// that never reads.
-func TestOpenPartitionRejectsBadConfig(t *testing.T) {
-	cfg := kafkaio.PartitionReaderConfig(nil, nil, "t", 0, 1, zap.NewNop())
-	if _, err := kafkaio.OpenPartition(cfg, 0); err == nil {
-		t.Fatal("OpenPartition without brokers = nil error, want the config rejected")
-	}
-}
-
 // CloseBounded returns after the bound even when close hangs.
 func TestCloseBoundedReturns(t *testing.T) {
 	release := make(chan struct{})

@@ -34,7 +34,7 @@ func TestEmptyHeaderValue(t *testing.T) {
 	c := kafkatest.Start(t)
 	src, dst := c.Topic("src"), c.Topic("dst")
 	c.CreateTopics(t, src, dst)
-	cl := kgoClient(t, c)
+	cl := c.Client(t)
 	produce(t, cl, &kgo.Record{Topic: src, Partition: 0, Value: []byte("v"), Headers: []kgo.RecordHeader{
 		{Key: "empty", Value: []byte{}}, {Key: "null", Value: nil}, {Key: "text", Value: []byte("x")},
 	}})
@@ -64,7 +64,7 @@ func TestEmptyHeaderValue(t *testing.T) {
 	if err := w.WriteMessages(ctx, kafka.Message{Topic: dst, Key: []byte("k"), Value: m.Value, Headers: m.Headers}); err != nil {
 		t.Fatal(err)
 	}
-	cons := kgoClient(t, c, kgo.ConsumeTopics(dst), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons := c.Client(t, kgo.ConsumeTopics(dst), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	fs := cons.PollRecords(ctx, 1)
 	if err := fs.Err0(); err != nil {
 		t.Fatal(err)

@@ -19,19 +19,6 @@ import (
 // sentinel ends every sequence a test produces: reading stops at it.
 var sentinel = []byte("--end--")
 
-// kgoClient is franz-go's client, an independent producer: nothing of
-// kafka-go is involved in what the reader is given.
-func kgoClient(t *testing.T, c *kafkatest.Cluster, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	opts = append([]kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
 func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

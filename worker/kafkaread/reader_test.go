@@ -35,8 +35,8 @@ func TestReadCommitted(t *testing.T) {
 			topic := c.Topic("txn-" + tc.name)
 			c.CreateTopics(t, topic)
 			comp := kgo.ProducerBatchCompression(tc.codec)
-			tx := kgoClient(t, c, comp, kgo.TransactionalID(topic+"-tx"))
-			plain := kgoClient(t, c, comp)
+			tx := c.Client(t, comp, kgo.TransactionalID(topic+"-tx"))
+			plain := c.Client(t, comp)
 
 			txn(t, tx, true, rec(topic, "A1"), rec(topic, "A2"))
 			txn(t, tx, false, rec(topic, "B1"), rec(topic, "B2"))
@@ -84,8 +84,8 @@ func TestOpenTransactionTimesOut(t *testing.T) {
 	c := kafkatest.Start(t)
 	topic := c.Topic("timeout")
 	c.CreateTopics(t, topic)
-	tx := kgoClient(t, c, kgo.TransactionalID(topic+"-tx"), kgo.TransactionTimeout(time.Second))
-	plain := kgoClient(t, c)
+	tx := c.Client(t, kgo.TransactionalID(topic+"-tx"), kgo.TransactionTimeout(time.Second))
+	plain := c.Client(t)
 	if err := tx.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestOnSkip(t *testing.T) {
 	c := kafkatest.Start(t)
 	topic := c.Topic("skip")
 	c.CreateTopics(t, topic)
-	tx := kgoClient(t, c, kgo.TransactionalID(topic+"-tx"))
+	tx := c.Client(t, kgo.TransactionalID(topic+"-tx"))
 	txn(t, tx, true, rec(topic, "A")) // A at 0, commit marker at 1
 	var skips []int64
 	r := newReader(t, c, topic, 0, func(cfg *kafkaread.Config) {
@@ -161,11 +161,11 @@ func TestOffsetOutOfRange(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			topic := c.Topic("oor" + string(rune('a'+i)))
 			c.CreateTopics(t, topic)
-			cl := kgoClient(t, c)
+			cl := c.Client(t)
 			for v := range 10 {
 				produce(t, cl, rec(topic, string(rune('0'+v))))
 			}
-			deleteRecordsBefore(t, cl, topic, 6)
+			kafkatest.DeleteRecordsBefore(t, cl, topic, 6)
 			var resets []kafkaread.Reset
 			r := newReader(t, c, topic, tc.start, func(cfg *kafkaread.Config) {
 				cfg.Reset = tc.policy

@@ -60,7 +60,7 @@ func TestTopics(t *testing.T) {
 	}
 	check("after creating "+b, st, []string{a, b}, nil)
 
-	deleteTopic(t, kgoClient(t, c), a)
+	kafkatest.DeleteTopic(t, c.Client(t), a)
 	if st, err = tp.Watch(ctx, st); err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,20 @@ type counters struct {
 	replayed, skippedFilter, skippedLoop, unreplay atomic.Int64
 }
 
+// count counts one record decided v.
+func (c *counters) count(v Verdict) {
+	switch v {
+	case Replay:
+		c.replayed.Add(1)
+	case SkipFilter:
+		c.skippedFilter.Add(1)
+	case SkipLoopGuard:
+		c.skippedLoop.Add(1)
+	case Unreplayable:
+		c.unreplay.Add(1)
+	}
+}
+
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Total: c.total.Load(), Replayed: c.replayed.Load(), SkippedByFilter: c.skippedFilter.Load(),
@@ -496,16 +510,7 @@ func (r *Replayer) copyBatch(stop context.Context, partition int, batch []kafka.
 		}
 	}
 	for _, v := range verdicts[:acked] {
-		switch v {
-		case Replay:
-			r.n.replayed.Add(1)
-		case SkipFilter:
-			r.n.skippedFilter.Add(1)
-		case SkipLoopGuard:
-			r.n.skippedLoop.Add(1)
-		case Unreplayable:
-			r.n.unreplay.Add(1)
-		}
+		r.n.count(v)
 	}
 	if acked > 0 {
 		if err := commit(batch[acked-1].Offset + 1); err != nil {
@@ -559,9 +564,9 @@ func (r *Replayer) listPartition(ctx context.Context, rd *kafkaread.Reader, end 
 			return err
 		}
 		v, reason := r.cfg.Filter.Decide(m, r.cfg.DLQTopic)
+		r.n.count(v)
 		switch v {
 		case Replay:
-			r.n.replayed.Add(1)
 			h := func(k string) string {
 				s, ok := deadletter.Header(m.Headers, k)
 				if !ok || s == "" {
@@ -571,12 +576,7 @@ func (r *Replayer) listPartition(ctx context.Context, rd *kafkaread.Reader, end 
 			}
 			fmt.Fprintf(r.cfg.DryRunOut, "%-9d  %-10d  %-17s  %-7s  %-30s  %s\n",
 				m.Partition, m.Offset, h(deadletter.HeaderErrorClass), h(deadletter.HeaderErrorCode), h(deadletter.HeaderOriginalTopic), h(deadletter.HeaderFailedAt))
-		case SkipFilter:
-			r.n.skippedFilter.Add(1)
-		case SkipLoopGuard:
-			r.n.skippedLoop.Add(1)
 		case Unreplayable:
-			r.n.unreplay.Add(1)
 			r.log.Warn("unreplayable dead letter", zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.String("reason", reason))
 		}
 		if m.Offset+1 >= end {

@@ -3,11 +3,9 @@ package tracing_test
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +19,7 @@ import (
 	"github.com/regnotify/regnotify/gigya"
 	"github.com/regnotify/regnotify/gigya/gigyasim"
 	"github.com/regnotify/regnotify/worker/tracing"
+	"github.com/regnotify/regnotify/worker/tracing/tracingtest"
 )
 
 const (
@@ -30,15 +29,6 @@ const (
 	topic         = "registrations"
 	group         = "regnotify"
 )
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// useCollector points the standard variables at r, with short batching so
-// that tests do not wait for the default 5 s schedule.
-func useCollector(t *testing.T, r *otlpReceiver) {
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", r.srv.URL)
-	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "20")
-}
 
 // recordingGigya is the simulator behind a real HTTP server that records
 // the traceparent header of every request.
@@ -129,8 +119,8 @@ func TestEventTrace(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rcv := newOTLPReceiver(t, false)
-			useCollector(t, rcv)
+			rcv := tracingtest.NewReceiver(t)
+			rcv.Use(t)
 			t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
 			tr, err := tracing.Setup(t.Context(), tracing.Options{Version: "1.2.3"})
 			if err != nil || tr == nil {
@@ -142,7 +132,7 @@ func TestEventTrace(t *testing.T) {
 			if err := tr.Shutdown(t.Context()); err != nil {
 				t.Fatalf("Shutdown: %v", err)
 			}
-			checkTrace(t, rcv.received(), g.traceparents(), tt.wantParent)
+			checkTrace(t, rcv.Spans(), g.traceparents(), tt.wantParent)
 			if got := tr.Dropped(); got != 0 {
 				t.Errorf("Dropped = %d, want 0", got)
 			}
@@ -152,42 +142,42 @@ func TestEventTrace(t *testing.T) {
 
 // checkTrace checks the spans of processEvent: one event span, two attempt
 // spans under it (each one's traceparent sent to Gigya), one wait span.
-func checkTrace(t *testing.T, spans []receivedSpan, sent []string, wantParent bool) {
+func checkTrace(t *testing.T, spans []tracingtest.Span, sent []string, wantParent bool) {
 	t.Helper()
-	byName := map[string][]receivedSpan{}
+	byName := map[string][]tracingtest.Span{}
 	for _, s := range spans {
-		byName[s.GetName()] = append(byName[s.GetName()], s)
+		byName[s.Name] = append(byName[s.Name], s)
 	}
 	if len(spans) != 4 || len(byName["process "+topic]) != 1 || len(byName["socialize.notifyRegistration"]) != 2 || len(byName["wait outage"]) != 1 {
 		t.Fatalf("spans = %v, want process %s, 2 × socialize.notifyRegistration, wait outage", names(spans), topic)
 	}
 	ev := byName["process "+topic][0]
-	traceID := hex.EncodeToString(ev.GetTraceId())
+	traceID := ev.TraceID
 	if wantParent {
-		if traceID != parentTraceID || hex.EncodeToString(ev.GetParentSpanId()) != parentSpanID {
-			t.Errorf("event span trace %s parent %x, want trace %s parent %s", traceID, ev.GetParentSpanId(), parentTraceID, parentSpanID)
+		if traceID != parentTraceID || ev.ParentSpanID != parentSpanID {
+			t.Errorf("event span trace %s parent %s, want trace %s parent %s", traceID, ev.ParentSpanID, parentTraceID, parentSpanID)
 		}
-		if ev.GetTraceState() != "vendor=1" {
-			t.Errorf("event span tracestate = %q, want vendor=1", ev.GetTraceState())
+		if ev.TraceState != "vendor=1" {
+			t.Errorf("event span tracestate = %q, want vendor=1", ev.TraceState)
 		}
-	} else if traceID == parentTraceID || len(ev.GetParentSpanId()) != 0 || strings.Trim(traceID, "0") == "" {
-		t.Errorf("event span trace %s parent %x, want a new trace without parent", traceID, ev.GetParentSpanId())
+	} else if traceID == parentTraceID || ev.ParentSpanID != "" || strings.Trim(traceID, "0") == "" {
+		t.Errorf("event span trace %s parent %s, want a new trace without parent", traceID, ev.ParentSpanID)
 	}
-	if ev.GetKind() != tracepb.Span_SPAN_KIND_CONSUMER {
-		t.Errorf("event span kind = %v, want consumer", ev.GetKind())
+	if ev.Kind != tracepb.Span_SPAN_KIND_CONSUMER {
+		t.Errorf("event span kind = %v, want consumer", ev.Kind)
 	}
-	wantAttrs(t, "event span", attrMap(ev.GetAttributes()), map[string]string{
+	wantAttrs(t, "event span", ev.Attributes, map[string]string{
 		"messaging.system": "kafka", "messaging.destination.name": topic, "messaging.destination.partition.id": "3",
 		"messaging.kafka.offset": "42", "messaging.consumer.group.name": group, "messaging.operation.type": "process",
 		"regnotify.site": "site-a", "regnotify.lane": "fast", "regnotify.event_id": "e-1",
 		"regnotify.outcome": "notified", "regnotify.attempts": "2",
 	})
-	wantAttrs(t, "resource", ev.resource, map[string]string{
+	wantAttrs(t, "resource", ev.Resource, map[string]string{
 		"service.name": "regnotify", "service.version": "1.2.3", "deployment.environment.name": "test",
 	})
-	wantAttrs(t, "wait span", attrMap(byName["wait outage"][0].GetAttributes()), nil)
-	if w := byName["wait outage"][0]; !bytes.Equal(w.GetParentSpanId(), ev.GetSpanId()) {
-		t.Errorf("wait span parent %x, want the event span %x", w.GetParentSpanId(), ev.GetSpanId())
+	wantAttrs(t, "wait span", byName["wait outage"][0].Attributes, nil)
+	if w := byName["wait outage"][0]; w.ParentSpanID != ev.SpanID {
+		t.Errorf("wait span parent %s, want the event span %s", w.ParentSpanID, ev.SpanID)
 	}
 	if len(sent) != 2 {
 		t.Fatalf("Gigya got %d requests, want 2", len(sent))
@@ -199,11 +189,11 @@ func checkTrace(t *testing.T, spans []receivedSpan, sent []string, wantParent bo
 
 // checkAttempt checks one attempt span: its parent, attributes, and that
 // Gigya received its traceparent.
-func checkAttempt(t *testing.T, a, ev receivedSpan, traceID string, sent []string) {
+func checkAttempt(t *testing.T, a, ev tracingtest.Span, traceID string, sent []string) {
 	t.Helper()
-	attrs := attrMap(a.GetAttributes())
-	if a.GetKind() != tracepb.Span_SPAN_KIND_CLIENT || !bytes.Equal(a.GetParentSpanId(), ev.GetSpanId()) {
-		t.Errorf("attempt %s: kind %v parent %x, want client under the event span %x", attrs["regnotify.attempt"], a.GetKind(), a.GetParentSpanId(), ev.GetSpanId())
+	attrs := a.Attributes
+	if a.Kind != tracepb.Span_SPAN_KIND_CLIENT || a.ParentSpanID != ev.SpanID {
+		t.Errorf("attempt %s: kind %v parent %s, want client under the event span %s", attrs["regnotify.attempt"], a.Kind, a.ParentSpanID, ev.SpanID)
 	}
 	want := map[string]string{"rpc.method": "socialize.notifyRegistration", "http.request.method": "POST", "server.address": "127.0.0.1"}
 	switch attrs["regnotify.attempt"] {
@@ -218,7 +208,7 @@ func checkAttempt(t *testing.T, a, ev receivedSpan, traceID string, sent []strin
 		t.Errorf("attempt span regnotify.attempt = %q, want 1 or 2", attrs["regnotify.attempt"])
 	}
 	wantAttrs(t, "attempt "+attrs["regnotify.attempt"], attrs, want)
-	tp := "00-" + traceID + "-" + hex.EncodeToString(a.GetSpanId()) + "-01"
+	tp := "00-" + traceID + "-" + a.SpanID + "-01"
 	found := false
 	for _, s := range sent {
 		found = found || s == tp
@@ -237,10 +227,10 @@ func wantAttrs(t *testing.T, what string, got, want map[string]string) {
 	}
 }
 
-func names(spans []receivedSpan) []string {
+func names(spans []tracingtest.Span) []string {
 	out := make([]string, len(spans))
 	for i, s := range spans {
-		out[i] = s.GetName()
+		out[i] = s.Name
 	}
 	return out
 }
@@ -275,8 +265,8 @@ func TestEnabled(t *testing.T) {
 // TestOff: without the switching variables nothing is exported and Gigya
 // gets no traceparent, even with the rest of the configuration present.
 func TestOff(t *testing.T) {
-	rcv := newOTLPReceiver(t, false)
-	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", rcv.srv.URL+"/v1/traces")
+	rcv := tracingtest.NewReceiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", rcv.URL()+"/v1/traces")
 	t.Setenv("OTEL_TRACES_SAMPLER", "always_on")
 	tr, err := tracing.Setup(t.Context(), tracing.Options{Version: "1.2.3"})
 	if err != nil || tr != nil {
@@ -288,7 +278,7 @@ func TestOff(t *testing.T) {
 	if err := tr.Shutdown(t.Context()); err != nil {
 		t.Errorf("Shutdown of off tracing: %v", err)
 	}
-	if n := rcv.requestCount(); n != 0 {
+	if n := rcv.Requests(); n != 0 {
 		t.Errorf("receiver got %d requests, want 0", n)
 	}
 	for _, p := range g.traceparents() {
@@ -349,8 +339,8 @@ func TestConsole(t *testing.T) {
 // counted, and Shutdown returns at its context's deadline; afterwards every
 // span is accounted for as dropped.
 func TestHangingCollector(t *testing.T) {
-	rcv := newOTLPReceiver(t, true)
-	useCollector(t, rcv)
+	rcv := tracingtest.NewHangingReceiver(t)
+	rcv.Use(t)
 	t.Setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4")
 	t.Setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
 	t.Setenv("OTEL_BSP_EXPORT_TIMEOUT", "600000") // the collector's hang, not a timeout, must be survived

@@ -17,6 +17,7 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -26,23 +27,37 @@ type Span struct {
 	TraceID      string
 	SpanID       string
 	ParentSpanID string // "" for a root span
+	TraceState   string
+	Kind         tracepb.Span_SpanKind
 	Attributes   map[string]string
+	Resource     map[string]string // the attributes of the span's resource
 }
 
 // Receiver is the in-process OTLP/HTTP receiver.
 type Receiver struct {
-	srv *httptest.Server
+	srv     *httptest.Server
+	hang    bool
+	release chan struct{} // closed at the end of the test: no handler outlives it
 
-	mu    sync.Mutex
-	spans []Span
+	mu       sync.Mutex
+	spans    []Span
+	requests int
 }
 
 // NewReceiver starts a receiver, closed when the test ends.
-func NewReceiver(t testing.TB) *Receiver {
+func NewReceiver(t testing.TB) *Receiver { return newReceiver(t, false) }
+
+// NewHangingReceiver starts a receiver like a dead collector: every export
+// request waits until the client gives up (its context ends) or the test
+// ends, and no span is kept.
+func NewHangingReceiver(t testing.TB) *Receiver { return newReceiver(t, true) }
+
+func newReceiver(t testing.TB, hang bool) *Receiver {
 	t.Helper()
-	r := &Receiver{}
+	r := &Receiver{hang: hang, release: make(chan struct{})}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
+	t.Cleanup(func() { close(r.release) }) // runs before Close
 	return r
 }
 
@@ -63,9 +78,29 @@ func (r *Receiver) Spans() []Span {
 	return append([]Span(nil), r.spans...)
 }
 
+// Requests is the number of requests the receiver got, well-formed or not.
+func (r *Receiver) Requests() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.requests
+}
+
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	r.requests++
+	r.mu.Unlock()
 	if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
 		http.Error(w, "want POST /v1/traces", http.StatusNotFound)
+		return
+	}
+	if r.hang {
+		// Read the body first: only then does the server notice that the
+		// client went away and cancel the request's context.
+		_, _ = io.Copy(io.Discard, req.Body)
+		select {
+		case <-req.Context().Done():
+		case <-r.release:
+		}
 		return
 	}
 	if ct := req.Header.Get("Content-Type"); ct != "application/x-protobuf" {
@@ -84,11 +119,13 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	for _, rs := range msg.GetResourceSpans() {
+		res := attrMap(rs.GetResource().GetAttributes())
 		for _, ss := range rs.GetScopeSpans() {
 			for _, s := range ss.GetSpans() {
 				r.spans = append(r.spans, Span{
 					Name: s.GetName(), TraceID: hex.EncodeToString(s.GetTraceId()), SpanID: hex.EncodeToString(s.GetSpanId()),
-					ParentSpanID: hex.EncodeToString(s.GetParentSpanId()), Attributes: attrMap(s.GetAttributes()),
+					ParentSpanID: hex.EncodeToString(s.GetParentSpanId()), TraceState: s.GetTraceState(), Kind: s.GetKind(),
+					Attributes: attrMap(s.GetAttributes()), Resource: res,
 				})
 			}
 		}
