@@ -168,12 +168,28 @@ func (w *Worker) take(ctx context.Context, j *job) error {
 			return err
 		}
 	}
-	if s := j.site; s != nil && j.evErr == nil { // an invalid event needs no Gigya
-		for !s.health.ok() && s.inflight.Load() >= int64(w.parkLimit) {
+	s := j.site
+	if s == nil || j.evErr != nil { // an invalid event needs no Gigya
+		return w.acquireSlot(ctx, j)
+	}
+	parked := func() bool { return !s.health.ok() && s.inflight.Load() >= int64(w.parkLimit) }
+	for {
+		for parked() {
 			if err := s.health.wait(ctx); err != nil {
 				return err
 			}
 		}
+		if err := w.acquireSlot(ctx, j); err != nil {
+			return err
+		}
+		if !parked() {
+			return nil
+		}
+		// The site stopped being ok while this fetcher waited for the
+		// slot (its running events gave theirs back as they began to
+		// wait): taking the event anyway let one site's waiting events
+		// grow past its share and hold every runner, stalling the other
+		// sites (review, 2026-12-01).
+		w.releaseSlot(j)
 	}
-	return w.acquireSlot(ctx, j)
 }
