@@ -179,14 +179,16 @@ func (b *budgets) acquire(ctx context.Context, site string, lane quota.Lane) (pe
 
 // rateLimited reports a 403048 answer to the call made with p: every budget
 // of the site slows down (Gigya does not say whether the site's or the
-// partner's quota was exceeded).
-func (b *budgets) rateLimited(p permits) {
+// partner's quota was exceeded). It reports whether a budget took it, i.e.
+// whether the next call is paced.
+func (b *budgets) rateLimited(p permits) bool {
 	if p.site == nil {
-		return
+		return false
 	}
 	for i, g := range p.site.govs {
 		g.RateLimited(p.taken[i])
 	}
+	return len(p.site.govs) > 0
 }
 
 // rate is the named site's current calls/s (regnotify_rate_limit); 0 for

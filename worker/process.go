@@ -150,6 +150,7 @@ func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 	b := w.newBackOff(clock)
 	bctx := backoff.WithContext(b, ctx)
 	var lastErr, followed string
+	var unpaced time.Duration // the wait after a 403048 no budget paces
 	for attempts := 1; ; attempts++ {
 		p, err := w.gate(ctx, j, attempts, clock)
 		if err != nil {
@@ -176,7 +177,16 @@ func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 		if d.Kind == KindRateLimited {
 			// Not the event's failure: the quota's. It waits for a
 			// token at the gate; the call's time is not its budget's.
-			w.budgets.rateLimited(p)
+			if !w.budgets.rateLimited(p) {
+				// A site without a budget (rateLimit 0, no quota) has no
+				// rate to cut: calling again at once looped at full speed
+				// (57 calls per event, found in review). Back off,
+				// outside the retry budget all the same.
+				unpaced = min(max(2*unpaced, w.cfg.RetryInitial), w.cfg.RetryMaxInterval)
+				if err := sleep(ctx, unpaced); err != nil {
+					return ending{}, err
+				}
+			}
 			clock.exclude(sent)
 			continue
 		}
