@@ -46,6 +46,12 @@ func (w *Worker) deadLetter(ctx context.Context, j *job, e ending) bool {
 		}
 	}()
 	for stubs := 0; ; {
+		if ctx.Err() != nil {
+			// kafka-go may still write a record whose call returns the
+			// context's error; the event is redelivered anyway, so do
+			// not start a write that can only make a duplicate.
+			return false
+		}
 		err := w.dlq.WriteMessages(ctx, rec)
 		if err == nil {
 			written = true

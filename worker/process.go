@@ -173,6 +173,11 @@ func (w *Worker) notify(ctx context.Context, j *job) (ending, error) {
 				e.attempts = attempts
 				return e, nil
 			}
+			if ctx.Err() != nil {
+				// The confirmation was cut short (rebalance, shutdown):
+				// nothing was decided, the event is redelivered.
+				return ending{}, ctx.Err()
+			}
 		}
 		if d.Kind == KindRateLimited {
 			// Not the event's failure: the quota's. It waits for a
