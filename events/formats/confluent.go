@@ -32,6 +32,7 @@ type compiled struct {
 	avro     avro.Schema
 	avroPlan *avroPlan // nil: decode generically (the schema is not a record)
 	json     *jsonschema.Schema
+	quick    *quickSchema // nil: every record goes to json.Validate
 	invalid  string
 }
 
@@ -83,7 +84,7 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 	case d.format == FormatAvro:
 		doc, err = decodeAvro(d.avro, sch.avro, id, r.Value[5:])
 	default:
-		doc, err = decodeJSONSchema(sch.json, id, r.Value[5:])
+		doc, err = decodeJSONSchema(sch, id, r.Value[5:])
 		if err != nil {
 			return events.Event{}, err
 		}
@@ -150,7 +151,7 @@ func (d *confluentDecoder) compile(rs RegisteredSchema) compiled {
 	if err != nil {
 		return compiled{invalid: "not a valid JSON Schema: " + err.Error()}
 	}
-	return compiled{json: s}
+	return compiled{json: s, quick: newQuickSchema(s, 0)}
 }
 
 // decodeAvro decodes an Avro binary payload into generic values; bytes
@@ -226,13 +227,18 @@ func compileJSONSchema(text string) (*jsonschema.Schema, error) {
 	return c.Compile(loc)
 }
 
-// decodeJSONSchema parses a JSON payload and validates it.
-func decodeJSONSchema(s *jsonschema.Schema, id int, payload []byte) (any, error) {
+// decodeJSONSchema parses a JSON payload and validates it: with the
+// schema's quick check when it has one and accepts the record, else with
+// the full validator, which alone rejects a record.
+func decodeJSONSchema(s compiled, id int, payload []byte) (any, error) {
 	doc, err := parseJSONNumbers(payload)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.Validate(doc); err != nil {
+	if s.quick != nil && s.quick.valid(doc) {
+		return doc, nil
+	}
+	if err := s.json.Validate(doc); err != nil {
 		return nil, &events.Error{Rule: "does not match its JSON Schema (id " + strconv.Itoa(id) + "): " + schemaCause(err)}
 	}
 	return doc, nil
