@@ -50,6 +50,8 @@ type confluentDecoder struct {
 	sf    singleflight.Group
 	// readers are reused Avro readers (they cost two allocations each).
 	readers sync.Pool
+	// trees are *treeMaps, the reused objects of JSON records' trees.
+	trees sync.Pool
 }
 
 func newConfluent(format string, x *extractor, reg Registry) *confluentDecoder {
@@ -84,12 +86,7 @@ func (d *confluentDecoder) Decode(ctx context.Context, r Record) (events.Event, 
 	case d.format == FormatAvro:
 		doc, err = decodeAvro(d.avro, sch.avro, id, r.Value[5:])
 	default:
-		doc, err = decodeJSONSchema(sch, id, r.Value[5:])
-		if err != nil {
-			return events.Event{}, err
-		}
-		e, err := d.x.eventFromDoc(r.Topic, doc)
-		return detach(e, len(r.Value)), err
+		return d.decodeJSONSchema(sch, id, r)
 	}
 	if err != nil {
 		return events.Event{}, err
@@ -227,11 +224,28 @@ func compileJSONSchema(text string) (*jsonschema.Schema, error) {
 	return c.Compile(loc)
 }
 
-// decodeJSONSchema parses a JSON payload and validates it: with the
+// decodeJSONSchema decodes a jsonschema record; the parsed tree's maps go
+// back to d.trees once the event is extracted.
+func (d *confluentDecoder) decodeJSONSchema(s compiled, id int, r Record) (events.Event, error) {
+	maps, _ := d.trees.Get().(*treeMaps)
+	if maps == nil {
+		maps = &treeMaps{}
+	}
+	defer d.trees.Put(maps)
+	doc, err := validJSONSchema(s, id, r.Value[5:], maps)
+	if err != nil {
+		return events.Event{}, err
+	}
+	defer maps.put(doc)
+	e, err := d.x.eventFromDoc(r.Topic, doc)
+	return detach(e, len(r.Value)), err
+}
+
+// validJSONSchema parses a JSON payload and validates it: with the
 // schema's quick check when it has one and accepts the record, else with
 // the full validator, which alone rejects a record.
-func decodeJSONSchema(s compiled, id int, payload []byte) (any, error) {
-	doc, err := parseJSONNumbers(payload)
+func validJSONSchema(s compiled, id int, payload []byte, maps *treeMaps) (any, error) {
+	doc, err := parseJSONNumbers(payload, maps)
 	if err != nil {
 		return nil, err
 	}

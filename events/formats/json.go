@@ -105,9 +105,9 @@ func checkText(b []byte) error {
 // parseJSONNumbers decodes one JSON value with numbers as json.Number,
 // exact, for JSON Schema validation (minimum, multipleOf, ...). See
 // parseJSONTree.
-func parseJSONNumbers(b []byte) (any, error) {
+func parseJSONNumbers(b []byte, maps *treeMaps) (any, error) {
 	if err := checkText(b); err != nil {
 		return nil, err
 	}
-	return parseJSONTree(b)
+	return parseJSONTreeReusing(b, maps)
 }

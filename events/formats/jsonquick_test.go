@@ -1,6 +1,9 @@
 package formats
 
 import (
+	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -37,7 +40,7 @@ func compileQuick(t testing.TB, text string) (*quickSchema, func(any) error) {
 // handles, accepts everything the library accepts.
 func checkQuick(t *testing.T, schema string, q *quickSchema, validate func(any) error, b []byte) {
 	t.Helper()
-	doc, err := parseJSONNumbers(b)
+	doc, err := parseJSONNumbers(b, nil)
 	if err != nil {
 		return
 	}
@@ -102,4 +105,44 @@ func FuzzQuickSchema(f *testing.F) {
 		n := int(i) % len(schemas)
 		checkQuick(t, schemas[n], quick[n], validate[n], b)
 	})
+}
+
+// TestTreeMapsReuse: trees parsed from recycled maps are the trees
+// parseJSONTree builds, with nothing left over from the earlier records.
+func TestTreeMapsReuse(t *testing.T) {
+	maps := &treeMaps{}
+	docs := []string{
+		`{"id":"c-1","data":{"gigyaUid":"_gid_x","customerNo":"42","n":[{"a":1},{"b":null}]}}`,
+		`{"x":{}}`, `{"id":"c-2","data":{"gigyaUid":"_gid_y"}}`, `[{"a":{"b":{}}},{}]`, `{}`, `"s"`,
+		`{"id":"c-3","data":{"gigyaUid":"_gid_z","customerNo":"43","visits":3}}`,
+	}
+	for round := range 2 {
+		for _, s := range docs {
+			free := len(maps.free)
+			got, err := parseJSONTreeReusing([]byte(s), maps)
+			if err != nil {
+				t.Fatalf("parseJSONTreeReusing(%s): %v", s, err)
+			}
+			want, _ := parseJSONTree([]byte(s))
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d, %s: reusing maps got %#v, want %#v", round, s, got, want)
+			}
+			if round == 1 && strings.HasPrefix(s, "{") && len(maps.free) >= free {
+				t.Errorf("round %d, %s: free maps %d before, %d after: want some reused", round, s, free, len(maps.free))
+			}
+			maps.put(got)
+		}
+	}
+	if len(maps.free) > maxTreeMaps {
+		t.Errorf("kept %d maps, want at most %d", len(maps.free), maxTreeMaps)
+	}
+	big := make(map[string]any, treeMapSize+1)
+	for i := range treeMapSize + 1 {
+		big[strconv.Itoa(i)] = nil
+	}
+	n := len(maps.free)
+	maps.put(big)
+	if len(maps.free) != n {
+		t.Errorf("kept a map of %d entries, want maps of at most %d", len(big), treeMapSize)
+	}
 }

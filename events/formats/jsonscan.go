@@ -60,6 +60,7 @@ type jsonHit struct {
 // jsonWalk is one pass of a plan over a document, and what it found.
 type jsonWalk struct {
 	plan *jsonPlan
+	maps *treeMaps // parseJSONTree's objects come from here when non-nil
 	data []byte
 	pos  int
 	root byte // first byte of the document's value

@@ -13,7 +13,13 @@ import (
 // of one copy of the record, so the tree costs little more than its maps
 // and the boxing of its values.
 func parseJSONTree(b []byte) (any, error) {
-	w := jsonWalk{data: b}
+	return parseJSONTreeReusing(b, nil)
+}
+
+// parseJSONTreeReusing is parseJSONTree taking its objects from maps
+// (may be nil) while it has any.
+func parseJSONTreeReusing(b []byte, maps *treeMaps) (any, error) {
+	w := jsonWalk{data: b, maps: maps}
 	text := string(b)
 	w.space()
 	v, err := w.tree(0, text)
@@ -70,7 +76,7 @@ func (w *jsonWalk) treeString(text string) (string, error) {
 }
 
 func (w *jsonWalk) treeObject(depth int, text string) (any, error) {
-	m := make(map[string]any)
+	m := w.maps.get()
 	w.pos++
 	w.space()
 	if w.pos < len(w.data) && w.data[w.pos] == '}' {
@@ -120,6 +126,42 @@ func (w *jsonWalk) treeArray(depth int, text string) (any, error) {
 		a = append(a, v)
 		if done, err := w.more(']'); done || err != nil {
 			return a, err
+		}
+	}
+}
+
+// treeMaps are emptied objects of parsed trees, for the next tree: a
+// decoder gives a tree back once nothing refers to its maps (the event's
+// strings alias the record's copy, not the maps).
+type treeMaps struct{ free []map[string]any }
+
+// maxTreeMaps caps how many maps a treeMaps keeps; treeMapSize is the
+// largest map it keeps, so a huge record does not stay pinned.
+const maxTreeMaps, treeMapSize = 32, 16
+
+func (t *treeMaps) get() map[string]any {
+	if t == nil || len(t.free) == 0 {
+		return make(map[string]any)
+	}
+	m := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	return m
+}
+
+// put gives back the maps of tree v, which must not be used after.
+func (t *treeMaps) put(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range v {
+			t.put(e)
+		}
+		if len(v) <= treeMapSize && len(t.free) < maxTreeMaps {
+			clear(v)
+			t.free = append(t.free, v)
+		}
+	case []any:
+		for _, e := range v {
+			t.put(e)
 		}
 	}
 }
