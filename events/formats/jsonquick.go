@@ -3,13 +3,14 @@ package formats
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // quickSchema is a compiled JSON Schema that uses only the commonest
-// keywords (type other than integer, required, properties,
+// keywords (type, required, properties,
 // additionalProperties, pattern, minLength, maxLength, annotations): it
 // checks a record without the allocations of the general validator. It
 // only ever says "valid for sure"; a record it does not accept goes to
@@ -33,6 +34,7 @@ const (
 	quickString
 	quickArray
 	quickObject
+	quickInteger
 )
 
 // quickAllowed reports whether quickSchema handles the exported
@@ -49,8 +51,7 @@ func quickAllowed(name string) bool {
 	return false
 }
 
-// quickType is the bit of a JSON Schema type name; 0 for "integer" (a
-// json.Number needs the library's check) and unknown names.
+// quickType is the bit of a JSON Schema type name; 0 for unknown names.
 func quickType(name string) uint8 {
 	switch name {
 	case "null":
@@ -65,12 +66,14 @@ func quickType(name string) uint8 {
 		return quickArray
 	case "object":
 		return quickObject
+	case "integer":
+		return quickInteger
 	}
 	return 0
 }
 
 // newQuickSchema compiles s, or returns nil when s uses a keyword
-// quickSchema does not check (a $ref, a false schema, "integer", ...).
+// quickSchema does not check (a $ref, a false schema, minimum, ...).
 func newQuickSchema(s *jsonschema.Schema, depth int) *quickSchema {
 	if s == nil || depth > maxJSONDepth || !quickFieldsOnly(s) || (s.Bool != nil && !*s.Bool) {
 		return nil
@@ -153,7 +156,20 @@ func (q *quickSchema) valid(v any) bool {
 	default:
 		return false
 	}
-	return q.types == 0 || q.types&t != 0
+	return q.types == 0 || q.types&t != 0 ||
+		(t == quickNumber && q.types&quickInteger != 0 && digitsOnly(v.(json.Number)))
+}
+
+// digitsOnly reports whether n is written as an integer ("-12"): the
+// library counts 1.0 and 1e2 as integers too, but those go to it.
+func digitsOnly(n json.Number) bool {
+	s := strings.TrimPrefix(string(n), "-")
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func (q *quickSchema) validString(s string) bool {

