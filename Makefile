@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCloudEventsMatchesReference$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
 	$(GO) test -run '^$$' -fuzz '^FuzzAvroPlanMatchesGeneric$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
 	$(GO) test -run '^$$' -fuzz '^FuzzTreeMatchesEncodingJSON$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
+	$(GO) test -run '^$$' -fuzz '^FuzzQuickSchema$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./events/formats
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./cmd/internal/config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecordSet$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./worker/kafkaread
 	$(GO) test -run '^$$' -fuzz '^FuzzReadTokens$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./worker/admin
