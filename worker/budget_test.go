@@ -109,43 +109,64 @@ func TestRateSharesFollowMembership(t *testing.T) {
 // Gigya's real quota far below the configured budget: 403048 answers slow
 // the worker down and the events wait for quota. None is dead-lettered,
 // although the retry budget (1 ms) is far shorter than the wait, and the
-// refused calls stay near 1.2 per event.
+// refused calls stay near 1.2 per event. A site with no budget at all
+// (rate limit 0) has no rate to cut: its events back off instead of
+// calling again at once, which looped at full speed (57 calls per event,
+// found in review).
 func TestRateLimitedNeverDeadLettersNorSpendsRetryBudget(t *testing.T) {
-	h := newHarness(t)
-	if err := h.sim.SetSiteQuota(gigyasim.DefaultSiteName, gigyasim.Quota{Rate: 40, Burst: 5}); err != nil {
-		t.Fatal(err)
-	}
-	cfg := h.cfg
-	cfg.RateLimit = 400 // ten times the real quota
-	cfg.RetryMaxElapsed = time.Millisecond
-	const n = 200
-	var msgs []kafka.Message
-	for i := range n {
-		msgs = append(msgs, h.registeredEvent(fmt.Sprintf("q-%d", i), uidOf(i)))
-	}
-	h.kc.Produce(t, msgs...)
-	r := h.start(t, cfg)
-	h.waitDone(t, cfg, 90*time.Second)
+	for _, tc := range []struct {
+		name       string
+		rateLimit  float64
+		retry      [2]time.Duration // initial, max interval; zero = the harness's
+		n          int
+		maxPerEvent float64
+		why        string
+	}{
+		// The contract's 1.2 holds over a sustained run; this one is a few
+		// seconds long and includes the start at ten times the quota.
+		{"budget ten times the quota", 400, [2]time.Duration{}, 200, 1.5, "1.2 sustained, plus the start"},
+		{"no budget", 0, [2]time.Duration{100 * time.Millisecond, time.Second}, 100, 8, "a backoff, not a loop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if err := h.sim.SetSiteQuota(gigyasim.DefaultSiteName, gigyasim.Quota{Rate: 40, Burst: 5}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := h.cfg
+			cfg.RateLimit = tc.rateLimit
+			if tc.retry[0] != 0 {
+				cfg.RetryInitial, cfg.RetryMaxInterval = tc.retry[0], tc.retry[1]
+			}
+			cfg.RetryMaxElapsed = time.Millisecond
+			var msgs []kafka.Message
+			for i := range tc.n {
+				msgs = append(msgs, h.registeredEvent(fmt.Sprintf("q-%d", i), uidOf(i)))
+			}
+			h.kc.Produce(t, msgs...)
+			r := h.start(t, cfg)
+			h.waitDone(t, cfg, 90*time.Second)
 
-	if got := outcome(r.metrics, h.reg, worker.OutcomeNotified); got != n {
-		t.Errorf("notified = %d, want %d", got, n)
-	}
-	if got := len(h.kc.ReadAll(t, h.dlq)); got != 0 {
-		t.Errorf("dead letters = %d, want 0", got)
-	}
-	st, _ := h.sim.SiteStats(gigyasim.DefaultSiteName)
-	if st.RateLimited == 0 {
-		t.Fatalf("the simulator refused no call: the test did not throttle (stats %+v)", st)
-	}
-	perEvent := float64(st.Total) / n
-	t.Logf("%d calls for %d events (%.2f per event), %d answered 403048; rate now %.1f/s", st.Total, n, perEvent, st.RateLimited, rateOf(r))
-	// The contract's 1.2 holds over a sustained run; this one is a few
-	// seconds long and includes the start at ten times the quota.
-	if perEvent > 1.5 {
-		t.Errorf("calls per event = %.2f, want ≤ 1.5 (1.2 sustained, plus the start)", perEvent)
-	}
-	if got := rateOf(r); got >= cfg.RateLimit {
-		t.Errorf("rate after 403048 = %v, want below the configured %v", got, cfg.RateLimit)
+			if got := outcome(r.metrics, h.reg, worker.OutcomeNotified); got != tc.n {
+				t.Errorf("notified = %d, want %d", got, tc.n)
+			}
+			if got := len(h.kc.ReadAll(t, h.dlq)); got != 0 {
+				t.Errorf("dead letters = %d, want 0", got)
+			}
+			st, _ := h.sim.SiteStats(gigyasim.DefaultSiteName)
+			if st.RateLimited == 0 {
+				t.Fatalf("the simulator refused no call: the test did not throttle (stats %+v)", st)
+			}
+			perEvent := float64(st.Total) / float64(tc.n)
+			t.Logf("%d calls for %d events (%.2f per event), %d answered 403048; rate now %.1f/s", st.Total, tc.n, perEvent, st.RateLimited, rateOf(r))
+			if perEvent > tc.maxPerEvent {
+				t.Errorf("calls per event = %.2f, want ≤ %v (%s)", perEvent, tc.maxPerEvent, tc.why)
+			}
+			if tc.rateLimit > 0 {
+				if got := rateOf(r); got >= cfg.RateLimit {
+					t.Errorf("rate after 403048 = %v, want below the configured %v", got, cfg.RateLimit)
+				}
+			}
+		})
 	}
 }
 
