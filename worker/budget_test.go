@@ -115,12 +115,12 @@ func TestRateSharesFollowMembership(t *testing.T) {
 // found in review).
 func TestRateLimitedNeverDeadLettersNorSpendsRetryBudget(t *testing.T) {
 	for _, tc := range []struct {
-		name       string
-		rateLimit  float64
-		retry      [2]time.Duration // initial, max interval; zero = the harness's
-		n          int
+		name        string
+		rateLimit   float64
+		retry       [2]time.Duration // initial, max interval; zero = the harness's
+		n           int
 		maxPerEvent float64
-		why        string
+		why         string
 	}{
 		// The contract's 1.2 holds over a sustained run; this one is a few
 		// seconds long and includes the start at ten times the quota.
